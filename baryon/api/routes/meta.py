@@ -1,0 +1,79 @@
+"""``GET /`` (versions), ``GET /v2.0/`` (resources) and ``/v2.0/extensions``.
+
+The extension list names only what Baryon implements, so clients that probe for an extension
+(the ``openstack`` CLI does) get a truthful answer.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from baryon.api.routes.resources import json
+from baryon.service import errors
+
+UPDATED = "2026-11-25T00:00:00-00:00"
+
+# alias -> (name, description)
+EXTENSIONS: dict[str, tuple[str, str]] = {
+    "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks"),
+    "external-net": ("Neutron external network", "Adds external network attribute to network resource."),
+    "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
+    "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
+    "extra_dhcp_opt": ("Neutron Extra DHCP options", "Extra options configuration for DHCP."),
+    "network-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
+    "network-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
+    "standard-attr-description": ("standard-attr-description", "Extension to add descriptions to standard attributes"),
+    "standard-attr-timestamp": ("Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources."),
+    "standard-attr-revisions": ("Resource revision numbers", "This extension will display the revision number of neutron resources."),
+    "standard-attr-tag": ("Tag support for resources with standard attribute: subnet, trunk, network_segment_range, router, network, policy, subnetpool, port, security_group, floatingip", "Enables to set tag on resources with standard attribute."),
+    "tag-creation": ("Tag creation extension", "Allow to set tags on resource creation"),
+    "revision-if-match": ("If-Match constraints based on revision_number", "Extension indicating that If-Match based on revision_number is supported."),
+    "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
+    "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
+    "filter-validation": ("Filter parameters validation", "Provides validation on filter parameters."),
+    "project-id": ("project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    "network_availability_zone": ("Network Availability Zone", "Availability zone support for network."),
+    "ip-substring-filtering": ("IP address substring filtering", "Provides IP address substring filtering when listing ports"),
+    "empty-string-filtering": ("Empty String Filtering Extension", "Allow filtering by attributes with empty string value"),
+    "port-security": ("Port Security", "Provides port security"),
+}
+
+
+def _extension(alias: str) -> dict:
+    name, description = EXTENSIONS[alias]
+    return {"alias": alias, "name": name, "description": description, "updated": UPDATED, "links": []}
+
+
+def routes(collections: list[tuple[str, str]], port_security: bool) -> list[Route]:
+    aliases = [a for a in EXTENSIONS if port_security or a != "port-security"]
+
+    async def versions(request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        return json({"versions": [{"id": "v2.0", "status": "CURRENT",
+                                   "links": [{"href": f"{base}/v2.0/", "rel": "self"}]}]})
+
+    async def resources(request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        return json({"resources": [{"name": name, "collection": coll,
+                                    "links": [{"href": f"{base}/v2.0/{coll}", "rel": "self"}]}
+                                   for name, coll in collections]})
+
+    async def extensions(_request: Request) -> Response:
+        return json({"extensions": [_extension(a) for a in aliases]})
+
+    async def extension(request: Request) -> Response:
+        alias = request.path_params["alias"]
+        if alias not in aliases:
+            raise errors.ResourceNotFound()
+        return json({"extension": _extension(alias)})
+
+    return [
+        Route("/", versions, methods=["GET"]),
+        Route("/v2.0", resources, methods=["GET"]),
+        Route("/v2.0/", resources, methods=["GET"]),
+        Route("/v2.0/extensions", extensions, methods=["GET"]),
+        Route("/v2.0/extensions.json", extensions, methods=["GET"]),
+        Route("/v2.0/extensions/{alias}", extension, methods=["GET"]),
+    ]

@@ -1,0 +1,34 @@
+"""Port attributes (neutron-lib's port, binding, port-security, allowed-address-pairs, extra_dhcp_opt)."""
+
+from baryon.api.schemas.types import (
+    STANDARD, Attr, boolean, dict_items, dict_value, ip_address, ip_or_cidr, list_of, mac_address,
+    nullable, one_of, string, uuid_str,
+)
+
+VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic",
+              "vdpa", "remote-managed")
+
+ATTRS: dict[str, Attr] = {
+    **STANDARD,
+    "network_id": Attr(uuid_str, allow_put=False, required=True, filter_convert=str),
+    "admin_state_up": Attr(boolean),
+    "mac_address": Attr(mac_address, admin_write=True, filter_convert=str),
+    "fixed_ips": Attr(list_of(dict_items({"subnet_id": uuid_str, "ip_address": ip_address}, (),
+                                         "fixed IP")), filter_convert=str),
+    "device_id": Attr(string(255)),
+    "device_owner": Attr(string(255)),
+    "status": Attr(string(16), allow_post=False, allow_put=False),
+    "security_groups": Attr(nullable(list_of(uuid_str)), filter_convert=str),
+    "port_security_enabled": Attr(boolean),
+    "allowed_address_pairs": Attr(nullable(list_of(dict_items(
+        {"ip_address": ip_or_cidr, "mac_address": mac_address}, ("ip_address",), "address pair"))), filter=False),
+    "extra_dhcp_opts": Attr(nullable(list_of(dict_items(
+        {"opt_name": string(64), "opt_value": nullable(string(255)), "ip_version": one_of(4, 6)},
+        ("opt_name",), "extra DHCP option"))), filter=False),
+    "binding:host_id": Attr(string(255), admin_write=True, admin_read=True),
+    "binding:vif_type": Attr(string(64), allow_post=False, allow_put=False, admin_read=True),
+    "binding:vif_details": Attr(dict_value, allow_post=False, allow_put=False, admin_read=True, filter=False),
+    "binding:vnic_type": Attr(one_of(*VNIC_TYPES), filter_convert=str),
+    "binding:profile": Attr(nullable(dict_value), admin_write=True, admin_read=True, filter=False),
+    "ip_allocation": Attr(string(16), allow_post=False, allow_put=False, filter=False),
+}

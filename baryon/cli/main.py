@@ -1,0 +1,101 @@
+"""``baryon``: the command line. ``baryon server`` runs the API; ``baryon db upgrade`` migrates."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from baryon import config
+
+LOG = logging.getLogger("baryon")
+
+
+def _load(files: list[str]) -> config.Settings:
+    try:
+        settings = config.load(files)
+    except config.ConfigError as exc:
+        sys.exit(f"baryon: configuration error: {exc}")
+    for warning in settings.warnings:
+        LOG.warning("%s", warning)
+    for unsupported in config.loader.unsupported_types(settings):
+        LOG.warning("[ml2] type_drivers: %r networks are not supported by Baryon and are ignored", unsupported)
+    return settings
+
+
+def _database(settings: config.Settings):  # noqa: ANN202
+    from baryon.db.engine import Database
+
+    return Database(settings.database_url, pool_size=settings.database.max_pool_size,
+                    max_overflow=settings.database.max_overflow, pool_timeout=settings.database.pool_timeout)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from baryon.db import migrate
+
+    settings = _load(args.config_file)
+    db = _database(settings)
+    migrate.upgrade(db)
+    LOG.info("database %s at revision %s", db.url.render_as_string(hide_password=True), migrate.current(db))
+    db.dispose()
+    return 0
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from baryon.api import app as api_app
+    from baryon.db import migrate
+
+    settings = _load(args.config_file)
+    if settings.DEFAULT.auth_strategy != "noauth":
+        sys.exit("baryon: configuration error: [DEFAULT] auth_strategy: 'keystone' is not supported yet; "
+                 "use 'noauth'")
+    db = _database(settings)
+    migrate.upgrade(db)
+    db.dispose()
+    workers = settings.DEFAULT.api_workers
+    if workers is None:
+        workers = os.cpu_count() or 1
+    workers = max(1, workers)
+    host, port = settings.DEFAULT.bind_host, settings.DEFAULT.bind_port
+    LOG.info("Baryon API on http://%s:%d (%d worker%s, database %s)", host, port, workers,
+             "s" if workers > 1 else "", db.url.render_as_string(hide_password=True))
+    common = dict(host=host, port=port, log_level="warning", access_log=False, lifespan="on",
+                  timeout_keep_alive=30, loop="auto", http="auto")
+    if workers == 1:
+        uvicorn.run(api_app.create_app(settings), **common)  # type: ignore[arg-type]
+    else:
+        os.environ[api_app.CONFIG_ENV] = os.pathsep.join(os.path.abspath(f) for f in args.config_file)
+        uvicorn.run("baryon.api.app:worker_app", factory=True, workers=workers, **common)  # type: ignore[arg-type]
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="baryon", description="Neutron's networking (ML2/OVS) as one package")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config-file", action="append", default=[], metavar="FILE",
+                       help="a Neutron-format INI file; repeat it, later files override earlier ones")
+        return p
+
+    server = with_config(sub.add_parser("server", help="run the Networking API v2.0 server"))
+    server.set_defaults(func=cmd_server)
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = with_config(db_sub.add_parser("upgrade", help="migrate the database schema to the latest revision"))
+    upgrade.set_defaults(func=cmd_db_upgrade)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

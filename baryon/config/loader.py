@@ -1,0 +1,120 @@
+"""Neutron-format INI files -> a frozen ``Settings``.
+
+Contract:
+- files are read in order; a later file overrides an earlier one option by option;
+- sections Baryon does not know (``[securitygroup]``, ``[ovs]``, ...) are accepted silently;
+- an unknown option in a known section is a warning (returned, and logged by the caller);
+- an invalid value raises ``ConfigError`` naming the file, the section and the option;
+- values are taken raw: ``%`` is not interpolated, ``#`` and ``;`` start comment lines, as oslo.config.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from baryon.config import options
+
+
+class ConfigError(Exception):
+    """A configuration file cannot be used; the message names file, section and option."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    DEFAULT: options.DefaultSection = field(default_factory=options.DefaultSection)
+    database: options.DatabaseSection = field(default_factory=options.DatabaseSection)
+    ml2: options.Ml2Section = field(default_factory=options.Ml2Section)
+    ml2_type_flat: options.Ml2TypeFlatSection = field(default_factory=options.Ml2TypeFlatSection)
+    ml2_type_vlan: options.Ml2TypeVlanSection = field(default_factory=options.Ml2TypeVlanSection)
+    ml2_type_vxlan: options.Ml2TypeVxlanSection = field(default_factory=options.Ml2TypeVxlanSection)
+    config_files: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.connection or options.default_connection(self.DEFAULT.state_path)
+
+
+def _read(path: str) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(
+        strict=False, interpolation=None, default_section="\0none", comment_prefixes=("#", ";"),
+        inline_comment_prefixes=None, empty_lines_in_values=False,
+    )
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # option names are case-sensitive
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle, source=path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except configparser.Error as exc:
+        raise ConfigError(f"{path}: not an INI file: {exc}") from None
+    return parser
+
+
+def load(paths: list[str] | tuple[str, ...] = (), overrides: dict[str, dict[str, str]] | None = None) -> Settings:
+    """Parse ``paths`` in order, then apply ``overrides`` ({section: {option: raw}})."""
+    raw: dict[str, dict[str, tuple[str, str]]] = {name: {} for name in options.SECTIONS}
+    warnings: list[str] = []
+    sources = [(os.path.abspath(p), _read(p)) for p in paths]
+    for path, parser in sources:
+        for section in parser.sections():
+            if section not in options.SECTIONS:
+                continue
+            known = {f.name for f in dataclasses.fields(options.SECTIONS[section])}
+            for name, value in parser.items(section):
+                if name in known:
+                    raw[section][name] = (value, path)
+                elif name not in options.IGNORED[section]:
+                    warnings.append(f"{path}: [{section}] unknown option {name!r} ignored")
+    for section, values in (overrides or {}).items():
+        for name, value in values.items():
+            raw[section][name] = (value, "<override>")
+    built = {}
+    for section, cls in options.SECTIONS.items():
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in raw[section]:
+                continue
+            value, source = raw[section][f.name]
+            try:
+                kwargs[f.name] = f.metadata["parse"](value)
+            except ValueError as exc:
+                raise ConfigError(f"{source}: [{section}] {f.name}: invalid value: {exc}") from None
+        built[section] = cls(**kwargs)
+    settings = Settings(**built, config_files=tuple(p for p, _ in sources), warnings=tuple(warnings))
+    _check(settings, {s: {n: src for n, (_, src) in v.items()} for s, v in raw.items()})
+    return settings
+
+
+def _check(settings: Settings, sources: dict[str, dict[str, str]]) -> None:
+    """Cross-option rules (each error names where the offending option came from)."""
+
+    def where(section: str, name: str) -> str:
+        return f"{sources[section].get(name, '<default>')}: [{section}] {name}"
+
+    ml2 = settings.ml2
+    for t in ml2.tenant_network_types:
+        if t not in ml2.type_drivers:
+            raise ConfigError(f"{where('ml2', 'tenant_network_types')}: invalid value: "
+                              f"{t!r} is not in type_drivers ({', '.join(ml2.type_drivers)})")
+        if t not in options.SUPPORTED_TYPES:
+            raise ConfigError(f"{where('ml2', 'tenant_network_types')}: invalid value: "
+                              f"{t!r} networks are not supported by Baryon "
+                              f"({', '.join(options.SUPPORTED_TYPES)})")
+    if ml2.overlay_ip_version not in (4, 6):
+        raise ConfigError(f"{where('ml2', 'overlay_ip_version')}: invalid value: must be 4 or 6")
+    for entry in ml2.physical_network_mtus:
+        physnet, _, mtu = entry.partition(":")
+        if not physnet or not mtu.isdigit():
+            raise ConfigError(f"{where('ml2', 'physical_network_mtus')}: invalid value: "
+                              f"{entry!r} is not <physnet>:<mtu>")
+    if settings.DEFAULT.api_workers is not None and settings.DEFAULT.api_workers < 0:
+        raise ConfigError(f"{where('DEFAULT', 'api_workers')}: invalid value: must be >= 0")
+
+
+def unsupported_types(settings: Settings) -> list[str]:
+    """Type drivers listed in the files that Baryon does not implement (a warning, not an error)."""
+    return [t for t in settings.ml2.type_drivers if t not in options.SUPPORTED_TYPES]

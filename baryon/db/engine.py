@@ -1,0 +1,120 @@
+"""Engines, sessions and transactions for SQLite, MariaDB/MySQL and PostgreSQL.
+
+``Database.read()`` gives a session for reads. ``Database.write(fn)`` runs ``fn(session)`` in one
+transaction and retries the whole of it, with a fresh session and a short random back-off,
+when the database says the conflict is transient: a unique or foreign key violation (another
+worker took the same address, MAC or segment first: the retry re-reads and either picks
+another one or raises the domain error), a deadlock, a lock wait timeout, a serialization
+failure, or SQLite's "database is locked". ``fn`` must therefore be safe to run again: it
+re-reads everything it needs and keeps no state outside the session.
+
+SQLite: WAL journal, ``BEGIN IMMEDIATE`` for writes (writers queue on the lock instead of
+failing to upgrade a read lock), deferred ``BEGIN`` for reads, foreign keys on.
+MariaDB/MySQL and PostgreSQL: READ COMMITTED, pooled connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 12
+
+# MySQL: 1213 deadlock, 1205 lock wait timeout; PostgreSQL: serialization failure, deadlock.
+_MYSQL_TRANSIENT = {1213, 1205}
+_PG_TRANSIENT = {"40001", "40P01"}
+
+
+class DuplicateAfterRetries(Exception):
+    """A write kept colliding with concurrent writes; surfaced as 409 by the API."""
+
+
+def _transient(exc: DBAPIError) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
+    orig = exc.orig
+    code = getattr(orig, "args", (None,))[0] if orig is not None else None
+    if isinstance(code, int) and code in _MYSQL_TRANSIENT:
+        return True
+    if getattr(orig, "sqlstate", None) in _PG_TRANSIENT:
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(orig)
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: int = 30):
+        self.url = make_url(url)
+        self.backend = self.url.get_backend_name()
+        if self.backend == "sqlite":
+            self.write_engine = self._sqlite_engine(immediate=True)
+            self.read_engine = self._sqlite_engine(immediate=False)
+        else:
+            kwargs: dict = dict(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
+                                pool_recycle=3600, pool_pre_ping=True, isolation_level="READ COMMITTED")
+            if self.backend == "mysql":
+                kwargs["connect_args"] = {"charset": "utf8mb4", "init_command": "SET SESSION sql_mode='TRADITIONAL'"}
+            self.write_engine = self.read_engine = create_engine(self.url, **kwargs)
+        self._writer = sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
+        self._reader = sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
+
+    def _sqlite_engine(self, immediate: bool) -> Engine:
+        path = self.url.database
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = create_engine(self.url, connect_args={"timeout": 60, "check_same_thread": False},
+                               pool_size=8, max_overflow=16)
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection, _record):  # noqa: ANN001
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # noqa: ANN001
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader() as session, session.begin():
+            yield session
+
+    def write(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn(session)`` in one transaction, retrying transient conflicts (see module doc)."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self._writer() as session, session.begin():
+                    return fn(session)
+            except DBAPIError as exc:
+                if not _transient(exc):
+                    raise
+                if attempt == MAX_ATTEMPTS:
+                    LOG.warning("giving up after %d attempts: %s", attempt, exc.orig)
+                    raise DuplicateAfterRetries(str(exc.orig)) from exc
+                LOG.debug("transient database conflict (attempt %d): %s", attempt, exc.orig)
+                time.sleep(random.uniform(0, 0.002 * attempt))
+        raise AssertionError("unreachable")
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()

@@ -1,0 +1,274 @@
+"""SQLAlchemy 2.0 models: the server's single source of truth.
+
+Invariants the schema itself enforces, so that concurrent API workers can never hand out the
+same thing twice (a losing transaction fails on the constraint and is retried by
+``engine.Database.write``):
+- ``ip_allocations`` primary key (subnet_id, ip_address): an address once per subnet;
+- ``ports`` unique (network_id, mac_address): a MAC once per network;
+- ``segment_allocations`` primary key (network_type, physical_network, segmentation_id): a VNI,
+  a VLAN on a physnet, or a flat physnet (segmentation_id 0) once;
+- ``default_security_groups`` primary key project_id: one default group per project;
+- ``changes`` primary key seq, allocated from the single ``change_counter`` row under a row lock
+  taken last in the transaction, so sequence numbers commit in order and without gaps.
+
+Every API resource row carries the standard attributes (id, project_id, name, description,
+created_at, updated_at, revision_number).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+)
+from sqlalchemy.dialects.mysql import MEDIUMTEXT
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+UUID = String(36)
+PROJECT = String(255)
+NAME = String(255)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class StandardAttrs:
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True, default="")
+    name: Mapped[str] = mapped_column(NAME, default="")
+    description: Mapped[str] = mapped_column(NAME, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    revision_number: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Network(StandardAttrs, Base):
+    __tablename__ = "networks"
+
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    router_external: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    mtu: Mapped[int] = mapped_column(Integer)
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    availability_zone_hints: Mapped[str] = mapped_column(String(255), default="")
+    dns_domain: Mapped[str] = mapped_column(String(255), default="")
+
+    segments: Mapped[list[NetworkSegment]] = relationship(
+        back_populates="network", cascade="all, delete-orphan", order_by="NetworkSegment.segment_index",
+        lazy="selectin")
+    subnets: Mapped[list[Subnet]] = relationship(
+        back_populates="network", order_by="Subnet.created_at", lazy="raise_on_sql")
+
+
+class NetworkSegment(Base):
+    __tablename__ = "network_segments"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    network_type: Mapped[str] = mapped_column(String(32))
+    physical_network: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    segmentation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    segment_index: Mapped[int] = mapped_column(Integer, default=0)
+
+    network: Mapped[Network] = relationship(back_populates="segments")
+
+
+class SegmentAllocation(Base):
+    """What is taken: one row per allocated VNI, physnet VLAN, or flat physnet."""
+
+    __tablename__ = "segment_allocations"
+
+    network_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    physical_network: Mapped[str] = mapped_column(String(64), primary_key=True)  # '' for tunnels
+    segmentation_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0 for flat
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+
+
+class Subnet(StandardAttrs, Base):
+    __tablename__ = "subnets"
+
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
+    ip_version: Mapped[int] = mapped_column(Integer)
+    cidr: Mapped[str] = mapped_column(String(64))
+    gateway_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
+    ipv6_ra_mode: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ipv6_address_mode: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    subnetpool_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+
+    network: Mapped[Network] = relationship(back_populates="subnets", lazy="raise_on_sql")
+    allocation_pools: Mapped[list[AllocationPool]] = relationship(
+        cascade="all, delete-orphan", order_by="AllocationPool.position", lazy="selectin")
+    dns_nameservers: Mapped[list[DnsNameserver]] = relationship(
+        cascade="all, delete-orphan", order_by="DnsNameserver.position", lazy="selectin")
+    host_routes: Mapped[list[HostRoute]] = relationship(
+        cascade="all, delete-orphan", order_by="HostRoute.position", lazy="selectin")
+
+
+class AllocationPool(Base):
+    __tablename__ = "allocation_pools"
+
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_ip: Mapped[str] = mapped_column(String(64))
+    last_ip: Mapped[str] = mapped_column(String(64))
+
+
+class DnsNameserver(Base):
+    __tablename__ = "dns_nameservers"
+
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(128))
+
+
+class HostRoute(Base):
+    __tablename__ = "host_routes"
+
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    destination: Mapped[str] = mapped_column(String(64))
+    nexthop: Mapped[str] = mapped_column(String(64))
+
+
+class Port(StandardAttrs, Base):
+    __tablename__ = "ports"
+    __table_args__ = (
+        UniqueConstraint("network_id", "mac_address", name="uniq_ports0network_id0mac_address"),
+        Index("ix_ports_device_id", "device_id"),
+    )
+
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
+    mac_address: Mapped[str] = mapped_column(String(32))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+    device_id: Mapped[str] = mapped_column(String(255), default="")
+    device_owner: Mapped[str] = mapped_column(String(255), default="")
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    binding_host_id: Mapped[str] = mapped_column(String(255), default="", index=True)
+    binding_vif_type: Mapped[str] = mapped_column(String(64), default="unbound")
+    binding_vif_details: Mapped[str] = mapped_column(Text, default="{}")
+    binding_vnic_type: Mapped[str] = mapped_column(String(64), default="normal")
+    binding_profile: Mapped[str] = mapped_column(Text, default="{}")
+    dns_name: Mapped[str] = mapped_column(String(255), default="")
+
+    fixed_ips: Mapped[list[IPAllocation]] = relationship(
+        cascade="all, delete-orphan", order_by="IPAllocation.position", lazy="selectin")
+    security_group_bindings: Mapped[list[PortSecurityGroupBinding]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+    allowed_address_pairs: Mapped[list[AllowedAddressPair]] = relationship(
+        cascade="all, delete-orphan", order_by="AllowedAddressPair.position", lazy="selectin")
+    extra_dhcp_opts: Mapped[list[ExtraDhcpOpt]] = relationship(
+        cascade="all, delete-orphan", order_by="ExtraDhcpOpt.position", lazy="selectin")
+
+
+class IPAllocation(Base):
+    __tablename__ = "ip_allocations"
+
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id"), primary_key=True)
+    ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), index=True)
+    network_id: Mapped[str] = mapped_column(UUID, index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PortSecurityGroupBinding(Base):
+    __tablename__ = "port_security_group_bindings"
+
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("security_groups.id"), primary_key=True, index=True)
+
+
+class AllowedAddressPair(Base):
+    __tablename__ = "allowed_address_pairs"
+
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mac_address: Mapped[str] = mapped_column(String(32))
+    ip_address: Mapped[str] = mapped_column(String(64))
+
+
+class ExtraDhcpOpt(Base):
+    __tablename__ = "extra_dhcp_opts"
+
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    opt_name: Mapped[str] = mapped_column(String(64))
+    opt_value: Mapped[str] = mapped_column(String(255))
+    ip_version: Mapped[int] = mapped_column(Integer, default=4)
+
+
+class SecurityGroup(StandardAttrs, Base):
+    __tablename__ = "security_groups"
+
+    stateful: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    rules: Mapped[list[SecurityGroupRule]] = relationship(
+        cascade="all, delete-orphan", foreign_keys="SecurityGroupRule.security_group_id",
+        order_by="SecurityGroupRule.created_at", lazy="selectin")
+
+
+class SecurityGroupRule(Base):
+    __tablename__ = "security_group_rules"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True, default="")
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("security_groups.id", ondelete="CASCADE"), index=True)
+    remote_group_id: Mapped[str | None] = mapped_column(
+        ForeignKey("security_groups.id", ondelete="CASCADE"), nullable=True, index=True)
+    remote_address_group_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    ethertype: Mapped[str] = mapped_column(String(8))
+    protocol: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    port_range_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    port_range_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    description: Mapped[str] = mapped_column(NAME, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    revision_number: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DefaultSecurityGroup(Base):
+    __tablename__ = "default_security_groups"
+
+    project_id: Mapped[str] = mapped_column(PROJECT, primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(ForeignKey("security_groups.id", ondelete="CASCADE"))
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    resource_id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource_type: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_tags_tag", "tag"),)
+
+
+class ChangeCounter(Base):
+    __tablename__ = "change_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Change(Base):
+    """The change log: one row per committed change of a resource, in commit order."""
+
+    __tablename__ = "changes"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(UUID)
+    action: Mapped[str] = mapped_column(String(16))
+    revision_number: Mapped[int] = mapped_column(BigInteger)
+    project_id: Mapped[str] = mapped_column(PROJECT, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    body: Mapped[str | None] = mapped_column(Text().with_variant(MEDIUMTEXT(), "mysql"), nullable=True)

@@ -1,0 +1,87 @@
+"""What every resource service shares: the environment, time and ids, revisions, visibility.
+
+``Env`` is built once per process from the settings. ``Env.write`` runs a unit of work: the
+callable does its reads and writes and queues its changes (``feed.record``); the change log is
+numbered and written last, in the same transaction (``feed.flush``), and the whole is retried on
+transient conflicts (``Database.write``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+from baryon.config import Settings
+from baryon.db.engine import Database
+from baryon.service import errors, feed
+from baryon.service.context import Context
+from baryon.service.ml2 import TypeDrivers
+
+T = TypeVar("T")
+
+
+@dataclass
+class Env:
+    db: Database
+    settings: Settings
+    drivers: TypeDrivers
+    rng: random.Random
+
+    @classmethod
+    def create(cls, settings: Settings, db: Database) -> "Env":
+        return cls(db=db, settings=settings, drivers=TypeDrivers.from_settings(settings), rng=random.SystemRandom())
+
+    @property
+    def port_security(self) -> bool:
+        return "port_security" in self.settings.ml2.extension_drivers
+
+    def write(self, fn: Callable[[Session], T]) -> T:
+        def unit(session: Session) -> T:
+            session.info.pop(feed.PENDING, None)  # a retried attempt starts with an empty queue
+            result = fn(session)
+            session.flush()
+            feed.flush(session)
+            return result
+
+        return self.db.write(unit)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def stamp_new(row: object, ctx_project: str, attrs: dict) -> None:
+    """Fill the standard attributes of a new row."""
+    moment = now()
+    row.id = attrs.get("id") or new_id()  # type: ignore[attr-defined]
+    row.project_id = attrs.get("project_id") or ctx_project  # type: ignore[attr-defined]
+    row.name = attrs.get("name", "")  # type: ignore[attr-defined]
+    row.description = attrs.get("description", "")  # type: ignore[attr-defined]
+    row.created_at = row.updated_at = moment  # type: ignore[attr-defined]
+    row.revision_number = 1  # type: ignore[attr-defined]
+
+
+def bump(row: object) -> None:
+    """A change of the resource's representation: new revision, new updated_at."""
+    row.revision_number += 1  # type: ignore[attr-defined]
+    row.updated_at = now()  # type: ignore[attr-defined]
+
+
+def check_revision(row: object, if_match: int | None) -> None:
+    if if_match is not None and row.revision_number != if_match:  # type: ignore[attr-defined]
+        raise errors.RevisionNumberConstraintFailed(expected=if_match, current=row.revision_number)  # type: ignore[attr-defined]
+
+
+def require_write(ctx: Context, action: str) -> None:
+    if not ctx.can_write:
+        raise errors.PolicyNotAuthorized(rule=f"rule:{action}")

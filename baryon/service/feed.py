@@ -1,0 +1,58 @@
+"""The change log: every committed change, in one gap-free global sequence.
+
+Writers call ``record(session, ...)`` as they change a resource; ``Unit.commit`` in
+``baryon.service.unit`` calls ``flush(session)`` as the very last step of the transaction: it locks
+the single ``change_counter`` row (``SELECT ... FOR UPDATE``; SQLite already serialises writers),
+numbers the pending changes and inserts them. Because the lock is held until commit, a
+transaction that got sequence N+1 commits after the one that got N: a reader of the log never
+sees N+1 without N. Agents (a later part) list the state, then watch the log from a sequence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from baryon.db.models import Change, ChangeCounter
+
+PENDING = "baryon.changes"
+
+
+def record(session: Session, resource_type: str, action: str, body: dict, *, resource_id: str | None = None) -> None:
+    """Queue a change of ``resource_type`` (``create``/``update``/``delete``); ``body`` is the
+    resource as an admin sees it after the change (before it, for a delete)."""
+    session.info.setdefault(PENDING, []).append((resource_type, action, resource_id or body["id"], body))
+
+
+def flush(session: Session) -> int | None:
+    """Number and insert the queued changes; returns the last sequence, or None if none."""
+    pending = session.info.pop(PENDING, [])
+    if not pending:
+        return None
+    last = session.execute(select(ChangeCounter.seq).where(ChangeCounter.id == 1).with_for_update()).scalar_one()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    rows = []
+    for resource_type, action, resource_id, body in pending:
+        last += 1
+        rows.append({
+            "seq": last, "resource_type": resource_type, "resource_id": resource_id, "action": action,
+            "revision_number": body.get("revision_number", 0), "project_id": body.get("project_id") or "",
+            "created_at": now, "body": orjson.dumps(body).decode(),
+        })
+    session.execute(Change.__table__.insert(), rows)
+    session.execute(update(ChangeCounter).where(ChangeCounter.id == 1).values(seq=last))
+    return last
+
+
+def changes_since(session: Session, seq: int, limit: int = 1000) -> list[dict]:
+    rows = session.execute(select(Change).where(Change.seq > seq).order_by(Change.seq).limit(limit)).scalars()
+    return [{"seq": c.seq, "resource": c.resource_type, "id": c.resource_id, "action": c.action,
+             "revision_number": c.revision_number, "project_id": c.project_id,
+             "body": orjson.loads(c.body) if c.body else None} for c in rows]
+
+
+def last_seq(session: Session) -> int:
+    return session.execute(select(ChangeCounter.seq).where(ChangeCounter.id == 1)).scalar_one()

@@ -1,0 +1,220 @@
+"""Networks: create (with an ML2 segment), show, list, update, delete.
+
+Attributes arrive converted and policy-checked by the API (``baryon.api.schemas.network``);
+this module applies the rules that need the database: segment allocation, MTU bounds,
+visibility, sharing changes, and deletion guards (a network is in use while it has a port
+that is not its own DHCP port).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy.orm import Session
+
+from baryon.db import models as m
+from baryon.service import errors, feed, ml2, query, render, tags
+from baryon.service.base import Env, bump, new_id, check_revision, require_write, stamp_new
+from baryon.service.context import Context
+
+AUTO_DELETE_OWNERS = ("network:dhcp",)
+MIN_MTU = 68
+
+LISTING = query.Listing(
+    model=m.Network,
+    columns={
+        "id": m.Network.id, "name": m.Network.name, "description": m.Network.description,
+        "project_id": m.Network.project_id, "tenant_id": m.Network.project_id,
+        "admin_state_up": m.Network.admin_state_up, "status": m.Network.status, "shared": m.Network.shared,
+        "router:external": m.Network.router_external, "mtu": m.Network.mtu,
+        "port_security_enabled": m.Network.port_security_enabled, "is_default": m.Network.is_default,
+        "revision_number": m.Network.revision_number, "created_at": m.Network.created_at,
+        "updated_at": m.Network.updated_at,
+    },
+    special={
+        "provider:network_type": lambda v: m.Network.id.in_(
+            select(m.NetworkSegment.network_id).where(m.NetworkSegment.network_type.in_(v))),
+        "provider:physical_network": lambda v: m.Network.id.in_(
+            select(m.NetworkSegment.network_id).where(m.NetworkSegment.physical_network.in_(v))),
+        "provider:segmentation_id": lambda v: m.Network.id.in_(
+            select(m.NetworkSegment.network_id).where(m.NetworkSegment.segmentation_id.in_(v))),
+        "subnets": lambda v: m.Network.id.in_(select(m.Subnet.network_id).where(m.Subnet.id.in_(v))),
+    },
+    sortable=frozenset({"id", "name", "description", "project_id", "tenant_id", "admin_state_up", "status",
+                        "shared", "mtu", "router:external", "revision_number", "created_at", "updated_at"}),
+)
+
+
+def visible_clause(ctx: Context) -> ColumnElement[bool] | None:
+    if ctx.is_admin:
+        return None
+    return or_(m.Network.project_id == ctx.project_id, m.Network.shared.is_(True),
+               m.Network.router_external.is_(True))
+
+
+def load_visible(session: Session, ctx: Context, network_id: str, *, for_update: bool = False) -> m.Network:
+    stmt = select(m.Network).where(m.Network.id == network_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).scalar_one_or_none()
+    if row is None or not (ctx.is_admin or row.project_id == ctx.project_id or row.shared or row.router_external):
+        raise errors.NetworkNotFound(net_id=network_id)
+    return row
+
+
+def load_owned(session: Session, ctx: Context, network_id: str) -> m.Network:
+    """A network the caller may change: its own (or any, for an admin); others' are 404."""
+    row = session.get(m.Network, network_id)
+    if row is None or not (ctx.is_admin or row.project_id == ctx.project_id):
+        raise errors.NetworkNotFound(net_id=network_id)
+    return row
+
+
+class Networks:
+    def __init__(self, env: Env):
+        self.env = env
+
+    def render(self, session: Session, rows: list[m.Network]) -> list[dict]:
+        ids = [r.id for r in rows]
+        subnet_ids, tag_map = render.subnet_ids_of(session, ids), render.tags_of(session, ids)
+        return [render.network(r, subnet_ids.get(r.id, []), tag_map.get(r.id, []), self.env.port_security)
+                for r in rows]
+
+    # ---------------------------------------------------------------- create
+
+    def create(self, ctx: Context, items: list[dict]) -> list[dict]:
+        require_write(ctx, "create_network")
+
+        def work(session: Session) -> list[dict]:
+            rows = [self._create_one(session, ctx, attrs) for attrs in items]
+            session.flush()
+            result = self.render(session, rows)
+            for body in result:
+                feed.record(session, "network", "create", body)
+            return result
+
+        return self.env.write(work)
+
+    def _create_one(self, session: Session, ctx: Context, attrs: dict) -> m.Network:
+        drivers = self.env.drivers
+        requested = None
+        if any(k in attrs for k in ("provider:network_type", "provider:physical_network", "provider:segmentation_id")):
+            requested = drivers.validate_provider(attrs.get("provider:network_type"),
+                                                  attrs.get("provider:physical_network"),
+                                                  attrs.get("provider:segmentation_id"))
+        row = m.Network()
+        stamp_new(row, ctx.project_id, attrs)
+        row.admin_state_up = attrs.get("admin_state_up", True)
+        row.status = "ACTIVE"
+        row.shared = attrs.get("shared", False)
+        row.router_external = attrs.get("router:external", False)
+        row.is_default = attrs.get("is_default", False)
+        row.port_security_enabled = attrs.get("port_security_enabled", True)
+        row.availability_zone_hints = ",".join(attrs.get("availability_zone_hints", []))
+        row.dns_domain = attrs.get("dns_domain", "")
+        row.mtu = 0
+        session.add(row)
+        session.flush()
+        segment = ml2.allocate(session, drivers, row.id, requested)
+        row.segments.append(m.NetworkSegment(
+            id=new_id(), network_id=row.id, network_type=segment.network_type,
+            physical_network=segment.physical_network, segmentation_id=segment.segmentation_id, segment_index=0))
+        row.mtu = self._mtu(segment, attrs.get("mtu"))
+        tags.set_initial(session, "networks", row.id, attrs.get("tags", []))
+        return row
+
+    def _mtu(self, segment: ml2.Segment, requested: int | None) -> int:
+        maximum = self.env.drivers.mtu(segment)
+        if requested is None:
+            return maximum
+        if maximum and requested > maximum:
+            raise errors.InvalidInput(error_message=f"Requested MTU is too big, maximum is {maximum}")
+        if requested < MIN_MTU:
+            raise errors.InvalidInput(error_message=f"Requested MTU is too small, minimum is {MIN_MTU}")
+        return requested
+
+    # ---------------------------------------------------------------- read
+
+    def get(self, ctx: Context, network_id: str) -> dict:
+        with self.env.db.read() as session:
+            return self.render(session, [load_visible(session, ctx, network_id)])[0]
+
+    def list(self, ctx: Context, q: query.ListQuery) -> list[dict]:
+        with self.env.db.read() as session:
+            stmt = query.build(session, LISTING, visible_clause(ctx), q,
+                               lambda marker: errors.NetworkNotFound(net_id=marker))
+            return self.render(session, list(session.execute(stmt).scalars()))
+
+    # ---------------------------------------------------------------- update
+
+    def update(self, ctx: Context, network_id: str, attrs: dict, if_match: int | None = None) -> dict:
+        require_write(ctx, "update_network")
+
+        def work(session: Session) -> dict:
+            row = load_owned(session, ctx, network_id)
+            check_revision(row, if_match)
+            changed = False
+            for key, column in (("name", "name"), ("description", "description"),
+                                ("admin_state_up", "admin_state_up"), ("router:external", "router_external"),
+                                ("port_security_enabled", "port_security_enabled"), ("is_default", "is_default"),
+                                ("dns_domain", "dns_domain")):
+                if key in attrs and getattr(row, column) != attrs[key]:
+                    setattr(row, column, attrs[key])
+                    changed = True
+            if "shared" in attrs and attrs["shared"] != row.shared:
+                if not attrs["shared"]:
+                    self._check_unshare(session, row)
+                row.shared = attrs["shared"]
+                changed = True
+            if "mtu" in attrs and attrs["mtu"] != row.mtu:
+                segment = row.segments[0]
+                row.mtu = self._mtu(ml2.Segment(segment.network_type, segment.physical_network,
+                                                segment.segmentation_id), attrs["mtu"])
+                changed = True
+            if changed:
+                bump(row)
+            session.flush()
+            body = self.render(session, [row])[0]
+            if changed:
+                feed.record(session, "network", "update", body)
+            return body
+
+        return self.env.write(work)
+
+    @staticmethod
+    def _check_unshare(session: Session, row: m.Network) -> None:
+        others = session.execute(
+            select(m.Port.id).where(m.Port.network_id == row.id, m.Port.project_id != row.project_id,
+                                    m.Port.device_owner.not_in(AUTO_DELETE_OWNERS)).limit(1)).first()
+        if others is None:
+            others = session.execute(select(m.Subnet.id).where(
+                m.Subnet.network_id == row.id, m.Subnet.project_id != row.project_id).limit(1)).first()
+        if others is not None:
+            raise errors.InvalidSharedSetting(network=row.id)
+
+    # ---------------------------------------------------------------- delete
+
+    def delete(self, ctx: Context, network_id: str, if_match: int | None = None) -> None:
+        require_write(ctx, "delete_network")
+
+        def work(session: Session) -> None:
+            row = load_owned(session, ctx, network_id)
+            check_revision(row, if_match)
+            in_use = session.execute(select(m.Port.id).where(
+                m.Port.network_id == row.id, m.Port.device_owner.not_in(AUTO_DELETE_OWNERS)).limit(1)).first()
+            if in_use is not None:
+                raise errors.NetworkInUse(net_id=row.id)
+            body = self.render(session, [row])[0]
+            # NOTE: imported here: ports and subnets import this module for visibility checks.
+            from baryon.service import ports as ports_service, subnets as subnets_service
+
+            for port in session.execute(select(m.Port).where(m.Port.network_id == row.id)).scalars():
+                ports_service.delete_row(session, port, self.env.port_security)
+            for subnet in session.execute(select(m.Subnet).where(m.Subnet.network_id == row.id)).scalars():
+                subnets_service.delete_row(session, subnet)
+            tags.clear_all(session, row.id)
+            session.execute(delete(m.SegmentAllocation).where(m.SegmentAllocation.network_id == row.id))
+            session.delete(row)
+            feed.record(session, "network", "delete", body)
+
+        self.env.write(work)
+

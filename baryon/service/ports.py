@@ -1,0 +1,431 @@
+"""Ports: MAC and fixed IP allocation, security groups, address pairs, DHCP options, binding.
+
+Allocation is optimistic: the chosen MAC and addresses are checked against the database and
+inserted; a concurrent worker that chose the same one loses on a unique key, and its whole
+transaction is retried (``Database.write``), re-reading what is taken. So 8 (or 80) concurrent
+creators never share an address or a MAC, and never see a 500.
+
+Without ``fixed_ips``, a port gets one address from the first IPv4 subnet that has one free,
+one from the first stateful IPv6 subnet, and its EUI-64 address on every SLAAC subnet — as
+Neutron does. DHCP ports take the lowest free address; others a random one among the lowest
+free ones (fewer collisions between concurrent creators).
+
+Binding: a port with ``binding:host_id`` needs a live Open vSwitch agent on that host that can
+reach the network's segment; agents arrive in a later part, so until then such a port is
+``binding_failed``, exactly as Neutron reports a port on a host without an agent.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import orjson
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session
+
+from baryon.db import models as m
+from baryon.service import errors, feed, ipam, query, render, securitygroups, tags
+from baryon.service.base import Env, bump, check_revision, require_write, stamp_new
+from baryon.service.context import Context
+from baryon.service.networks import load_visible as load_visible_network
+from baryon.service.subnets import pools_of
+
+
+def _fixed_ips_filter(values: list) -> ColumnElement[bool]:
+    """``fixed_ips=ip_address=X``, ``fixed_ips=subnet_id=Y``, ``fixed_ips=ip_address_substr=Z``."""
+    clauses = []
+    for value in values:
+        key, _, wanted = str(value).partition("=")
+        if key == "ip_address":
+            clauses.append(select(m.IPAllocation.port_id).where(m.IPAllocation.ip_address == wanted))
+        elif key == "subnet_id":
+            clauses.append(select(m.IPAllocation.port_id).where(m.IPAllocation.subnet_id == wanted))
+        elif key == "ip_address_substr":
+            clauses.append(select(m.IPAllocation.port_id).where(m.IPAllocation.ip_address.contains(wanted)))
+        else:
+            raise errors.HTTPBadRequest(msg=f"{key} is invalid attribute for filtering")
+    return or_(*(m.Port.id.in_(c) for c in clauses))
+
+
+LISTING = query.Listing(
+    model=m.Port,
+    columns={
+        "id": m.Port.id, "name": m.Port.name, "description": m.Port.description,
+        "project_id": m.Port.project_id, "tenant_id": m.Port.project_id, "network_id": m.Port.network_id,
+        "mac_address": m.Port.mac_address, "admin_state_up": m.Port.admin_state_up, "status": m.Port.status,
+        "device_id": m.Port.device_id, "device_owner": m.Port.device_owner,
+        "port_security_enabled": m.Port.port_security_enabled, "binding:host_id": m.Port.binding_host_id,
+        "binding:vif_type": m.Port.binding_vif_type, "binding:vnic_type": m.Port.binding_vnic_type,
+        "revision_number": m.Port.revision_number, "created_at": m.Port.created_at,
+        "updated_at": m.Port.updated_at,
+    },
+    special={
+        "fixed_ips": _fixed_ips_filter,
+        "security_groups": lambda v: m.Port.id.in_(select(m.PortSecurityGroupBinding.port_id).where(
+            m.PortSecurityGroupBinding.security_group_id.in_(v))),
+    },
+    sortable=frozenset({"id", "name", "description", "project_id", "tenant_id", "network_id", "mac_address",
+                        "admin_state_up", "status", "device_id", "device_owner", "revision_number",
+                        "created_at", "updated_at", "binding:host_id"}),
+)
+
+
+def visible_clause(ctx: Context) -> ColumnElement[bool] | None:
+    if ctx.is_admin:
+        return None
+    return or_(m.Port.project_id == ctx.project_id,
+               m.Port.network_id.in_(select(m.Network.id).where(m.Network.project_id == ctx.project_id)))
+
+
+def load_visible(session: Session, ctx: Context, port_id: str) -> m.Port:
+    row = session.get(m.Port, port_id)
+    if row is None:
+        raise errors.PortNotFound(port_id=port_id)
+    if not (ctx.is_admin or row.project_id == ctx.project_id):
+        owner = session.execute(select(m.Network.project_id).where(m.Network.id == row.network_id)).scalar()
+        if owner != ctx.project_id:
+            raise errors.PortNotFound(port_id=port_id)
+    return row
+
+
+def delete_row(session: Session, row: m.Port, port_security: bool) -> None:
+    body = render.port(row, render.tags_of(session, [row.id]).get(row.id, []), port_security)
+    tags.clear_all(session, row.id)
+    session.delete(row)
+    feed.record(session, "port", "delete", body)
+
+
+def random_mac(base_mac: str, rng) -> str:  # noqa: ANN001
+    """Neutron's rule: the first three octets of ``base_mac`` are kept, and the fourth when it is
+    not 00; the rest are random."""
+    base = [int(part, 16) for part in base_mac.split(":")]
+    octets = base[:3] + [rng.getrandbits(8) for _ in range(3)]
+    if base[3] != 0:
+        octets[3] = base[3]
+    return ":".join(f"{o:02x}" for o in octets)
+
+
+class Ports:
+    def __init__(self, env: Env):
+        self.env = env
+
+    def render(self, session: Session, rows: list[m.Port]) -> list[dict]:
+        tag_map = render.tags_of(session, [r.id for r in rows])
+        return [render.port(r, tag_map.get(r.id, []), self.env.port_security) for r in rows]
+
+    # ---------------------------------------------------------------- create
+
+    def create(self, ctx: Context, items: list[dict]) -> list[dict]:
+        require_write(ctx, "create_port")
+
+        def work(session: Session) -> list[dict]:
+            rows = [self._create_one(session, ctx, attrs) for attrs in items]
+            session.flush()
+            result = self.render(session, rows)
+            for body in result:
+                feed.record(session, "port", "create", body)
+            return result
+
+        return self.env.write(work)
+
+    def _create_one(self, session: Session, ctx: Context, attrs: dict) -> m.Port:
+        network = load_visible_network(session, ctx, attrs["network_id"])
+        if not (ctx.is_admin or network.project_id == ctx.project_id or network.shared):
+            raise errors.NetworkNotFound(net_id=network.id)
+        row = m.Port()
+        stamp_new(row, ctx.project_id, attrs)
+        row.network_id = network.id
+        row.admin_state_up = attrs.get("admin_state_up", True)
+        row.status = "DOWN"
+        row.device_id = attrs.get("device_id", "")
+        row.device_owner = attrs.get("device_owner", "")
+        row.port_security_enabled = (attrs["port_security_enabled"] if "port_security_enabled" in attrs
+                                     else network.port_security_enabled)
+        row.mac_address = self._mac(session, network.id, attrs.get("mac_address"))
+        row.binding_vnic_type = attrs.get("binding:vnic_type", "normal")
+        row.binding_profile = orjson.dumps(attrs.get("binding:profile") or {}).decode()
+        self._bind(row, attrs.get("binding:host_id", ""))
+        session.add(row)
+        session.flush()  # the port row first: allocations reference it
+        requested = attrs.get("fixed_ips")
+        self._allocate(session, row, network, requested)
+        self._security(session, ctx, row, attrs.get("security_groups"), creating=True)
+        self._address_pairs(row, attrs.get("allowed_address_pairs", []))
+        row.extra_dhcp_opts = [m.ExtraDhcpOpt(position=i, **opt)
+                               for i, opt in enumerate(self._dhcp_opts([], attrs.get("extra_dhcp_opts", [])))]
+        tags.set_initial(session, "ports", row.id, attrs.get("tags", []))
+        return row
+
+    # ---------------------------------------------------------------- MAC
+
+    def _mac(self, session: Session, network_id: str, requested: str | None) -> str:
+        def taken(mac: str) -> bool:
+            return session.execute(select(m.Port.id).where(
+                m.Port.network_id == network_id, m.Port.mac_address == mac)).first() is not None
+
+        if requested is not None:
+            if taken(requested):
+                raise errors.MacAddressInUse(net_id=network_id, mac=requested)
+            return requested
+        for _ in range(max(1, self.env.settings.DEFAULT.mac_generation_retries)):
+            mac = random_mac(self.env.settings.DEFAULT.base_mac, self.env.rng)
+            if not taken(mac):
+                return mac
+        raise errors.MacAddressGenerationFailure(net_id=network_id)
+
+    # ---------------------------------------------------------------- binding
+
+    @staticmethod
+    def _bind(row: m.Port, host: str) -> None:
+        row.binding_host_id = host
+        row.binding_vif_type = "binding_failed" if host else "unbound"
+        row.binding_vif_details = "{}"
+
+    # ---------------------------------------------------------------- addresses
+
+    def _allocate(self, session: Session, row: m.Port, network: m.Network, requested: list[dict] | None,
+                  keep: set[tuple[str, str]] = frozenset()) -> None:  # type: ignore[assignment]
+        """Give ``row`` the addresses ``requested`` (or the defaults when None). ``keep`` holds the
+        (subnet_id, ip) pairs the port already has and may keep, on update."""
+        subnets = list(session.execute(select(m.Subnet).where(m.Subnet.network_id == network.id)
+                                       .order_by(m.Subnet.created_at, m.Subnet.id)).scalars())
+        if requested is None:
+            wanted = self._default_targets(subnets, row)
+        else:
+            limit = self.env.settings.DEFAULT.max_fixed_ips_per_port
+            if len(requested) > limit:
+                raise errors.InvalidInput(error_message="Exceeded maximum amount of fixed ips per port.")
+            by_id = {s.id: s for s in subnets}
+            wanted = [self._target(network.id, by_id, subnets, item, row) for item in requested]
+        seen: set[tuple[str, str]] = set()
+        for position, (candidates, address) in enumerate(wanted):
+            if address is None:
+                subnet, address = self._pick(session, candidates, row, network.id)
+            else:
+                subnet, address = candidates[0], str(ipaddress.ip_address(address))
+                if (subnet.id, address) not in keep:
+                    self._check_free(session, subnet, address)
+            if (subnet.id, address) in seen:
+                raise errors.InvalidInput(error_message=f"Duplicate IP address '{address}'")
+            seen.add((subnet.id, address))
+            row.fixed_ips.append(m.IPAllocation(subnet_id=subnet.id, ip_address=address, port_id=row.id,
+                                                network_id=network.id, position=position))
+
+    @staticmethod
+    def _default_targets(subnets: list[m.Subnet], row: m.Port) -> list[tuple[list[m.Subnet], str | None]]:
+        """One address from the IPv4 subnets (the first with room), one from the stateful IPv6
+        subnets, and the EUI-64 address on each SLAAC subnet (not for router ports)."""
+        def auto(s: m.Subnet) -> bool:
+            return ipam.is_auto_address_subnet(s.ip_version, s.ipv6_address_mode, s.ipv6_ra_mode)
+
+        targets: list[tuple[list[m.Subnet], str | None]] = []
+        v4 = [s for s in subnets if s.ip_version == 4]
+        v6_stateful = [s for s in subnets if s.ip_version == 6 and not auto(s)]
+        if v4:
+            targets.append((v4, None))
+        if v6_stateful:
+            targets.append((v6_stateful, None))
+        if not row.device_owner.startswith("network:router"):
+            for subnet in subnets:
+                if subnet.ip_version == 6 and auto(subnet):
+                    targets.append(([subnet], str(ipam.eui64(ipaddress.IPv6Network(subnet.cidr), row.mac_address))))
+        return targets
+
+    @staticmethod
+    def _target(network_id: str, by_id: dict[str, m.Subnet], subnets: list[m.Subnet], item: dict,
+                row: m.Port) -> tuple[list[m.Subnet], str | None]:
+        subnet_id, address = item.get("subnet_id"), item.get("ip_address")
+        if subnet_id is not None:
+            subnet = by_id.get(subnet_id)
+            if subnet is None:
+                raise errors.InvalidInput(
+                    error_message=f"Failed to create port on network {network_id}, because fixed_ips "
+                                  f"included invalid subnet {subnet_id}")
+            if address is not None and ipaddress.ip_address(address) not in ipaddress.ip_network(subnet.cidr):
+                raise errors.InvalidIpForSubnet(ip_address=address)
+        elif address is not None:
+            ip = ipaddress.ip_address(address)
+            matches = [s for s in subnets if ip in ipaddress.ip_network(s.cidr)]
+            if not matches:
+                raise errors.InvalidIpForNetwork(ip_address=address)
+            subnet = matches[0]
+        else:
+            raise errors.InvalidInput(error_message="IP allocation requires subnet_id or ip_address")
+        net = ipaddress.ip_network(subnet.cidr)
+        auto = ipam.is_auto_address_subnet(subnet.ip_version, subnet.ipv6_address_mode, subnet.ipv6_ra_mode)
+        if auto and not row.device_owner.startswith("network:router"):
+            if address is not None:
+                raise errors.InvalidInput(
+                    error_message=f"IPv6 address {address} cannot be directly assigned to a port on subnet "
+                                  f"{subnet.id} since the subnet is configured for automatic addresses")
+            return [subnet], str(ipam.eui64(net, row.mac_address))  # type: ignore[arg-type]
+        if address is not None:
+            first, last = ipam.usable_bounds(net)
+            if not first <= ipaddress.ip_address(address) <= last:
+                raise errors.InvalidIpForSubnet(ip_address=address)
+        return [subnet], address
+
+    @staticmethod
+    def _check_free(session: Session, subnet: m.Subnet, address: str) -> None:
+        if session.get(m.IPAllocation, (subnet.id, address)) is not None:
+            raise errors.IpAddressAlreadyAllocated(ip=address, subnet_id=subnet.id)
+
+    def _pick(self, session: Session, candidates: list[m.Subnet], row: m.Port,
+              network_id: str) -> tuple[m.Subnet, str]:
+        for subnet in candidates:
+            taken = {int(ipaddress.ip_address(a)) for a in session.execute(
+                select(m.IPAllocation.ip_address).where(m.IPAllocation.subnet_id == subnet.id)).scalars()}
+            if subnet.gateway_ip:
+                taken.add(int(ipaddress.ip_address(subnet.gateway_ip)))
+            choice = ipam.choose(pools_of(subnet), taken, prefer_first=row.device_owner == "network:dhcp",
+                                 rng=self.env.rng)
+            if choice is not None:
+                return subnet, str(ipaddress.ip_address(choice))
+        raise errors.IpAddressGenerationFailure(net_id=network_id)
+
+    # ---------------------------------------------------------------- security
+
+    def _security(self, session: Session, ctx: Context, row: m.Port, requested: list[str] | None,
+                  creating: bool) -> None:
+        """Security groups: the default group of the port's project when none are asked for
+        (not for the network's own ports, ``network:*``, nor without port security)."""
+        if not self.env.port_security:
+            row.port_security_enabled = True
+        if requested is None:
+            if not creating:
+                return
+            if not row.port_security_enabled or row.device_owner.startswith("network:"):
+                groups: list[str] = []
+            else:
+                groups = [securitygroups.ensure_default(session, row.project_id)]
+        else:
+            groups = list(dict.fromkeys(requested))
+            if groups and not row.port_security_enabled:
+                raise errors.PortSecurityAndIPRequiredForSecurityGroups()
+            securitygroups.check_usable(session, ctx, row.project_id, groups)
+        current = {b.security_group_id for b in row.security_group_bindings}
+        if set(groups) != current or creating:
+            row.security_group_bindings = [m.PortSecurityGroupBinding(port_id=row.id, security_group_id=g)
+                                           for g in groups]
+
+    def _address_pairs(self, row: m.Port, pairs: list[dict]) -> None:
+        limit = self.env.settings.DEFAULT.max_allowed_address_pair
+        if len(pairs) > limit:
+            raise errors.AllowedAddressPairExhausted(quota=limit)
+        if pairs and not row.port_security_enabled:
+            raise errors.AddressPairAndPortSecurityRequired()
+        seen: set[tuple[str, str]] = set()
+        result = []
+        for i, pair in enumerate(pairs):
+            mac = pair.get("mac_address") or row.mac_address
+            key = (mac, pair["ip_address"])
+            if key in seen:
+                raise errors.DuplicateAddressPairInRequest(mac_address=mac, ip_address=pair["ip_address"])
+            seen.add(key)
+            result.append(m.AllowedAddressPair(position=i, mac_address=mac, ip_address=pair["ip_address"]))
+        row.allowed_address_pairs = result
+
+    @staticmethod
+    def _dhcp_opts(current: list[dict], changes: list[dict]) -> list[dict]:
+        """Neutron's merge: an option is keyed by (opt_name, ip_version); a null value removes it."""
+        merged = {(o["opt_name"], o["ip_version"]): o for o in current}
+        for opt in changes:
+            key = (opt["opt_name"], opt.get("ip_version", 4))
+            if opt.get("opt_value") is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = {"opt_name": key[0], "opt_value": opt["opt_value"], "ip_version": key[1]}
+        return list(merged.values())
+
+    # ---------------------------------------------------------------- read
+
+    def get(self, ctx: Context, port_id: str) -> dict:
+        with self.env.db.read() as session:
+            return self.render(session, [load_visible(session, ctx, port_id)])[0]
+
+    def list(self, ctx: Context, q: query.ListQuery) -> list[dict]:
+        with self.env.db.read() as session:
+            stmt = query.build(session, LISTING, visible_clause(ctx), q,
+                               lambda marker: errors.PortNotFound(port_id=marker))
+            return self.render(session, list(session.execute(stmt).scalars()))
+
+    # ---------------------------------------------------------------- update
+
+    def update(self, ctx: Context, port_id: str, attrs: dict, if_match: int | None = None) -> dict:
+        require_write(ctx, "update_port")
+
+        def work(session: Session) -> dict:
+            row = load_visible(session, ctx, port_id)
+            check_revision(row, if_match)
+            before = self.render(session, [row])[0]
+            for key in ("name", "description", "admin_state_up", "device_id", "device_owner"):
+                if key in attrs:
+                    setattr(row, key, attrs[key])
+            if "binding:vnic_type" in attrs:
+                row.binding_vnic_type = attrs["binding:vnic_type"]
+            if "binding:profile" in attrs:
+                row.binding_profile = orjson.dumps(attrs["binding:profile"] or {}).decode()
+            if "binding:host_id" in attrs:
+                self._bind(row, attrs["binding:host_id"] or "")
+            if "mac_address" in attrs and attrs["mac_address"] != row.mac_address:
+                if row.binding_vif_type not in ("unbound", "binding_failed"):
+                    raise errors.PortBound(port_id=row.id)
+                row.mac_address = self._mac(session, row.network_id, attrs["mac_address"])
+            if "port_security_enabled" in attrs:
+                row.port_security_enabled = attrs["port_security_enabled"]
+            if "security_groups" in attrs:
+                self._security(session, ctx, row, attrs["security_groups"], creating=False)
+            if not row.port_security_enabled and self.env.port_security:
+                if row.security_group_bindings:
+                    raise errors.PortSecurityPortHasSecurityGroup()
+                if row.allowed_address_pairs and "allowed_address_pairs" not in attrs:
+                    raise errors.AddressPairAndPortSecurityRequired()
+            if "allowed_address_pairs" in attrs:
+                row.allowed_address_pairs.clear()
+                session.flush()
+                self._address_pairs(row, attrs["allowed_address_pairs"] or [])
+            if "extra_dhcp_opts" in attrs:
+                merged = self._dhcp_opts(before["extra_dhcp_opts"], attrs["extra_dhcp_opts"] or [])
+                row.extra_dhcp_opts.clear()
+                session.flush()
+                row.extra_dhcp_opts.extend(m.ExtraDhcpOpt(position=i, **o) for i, o in enumerate(merged))
+            if "fixed_ips" in attrs:
+                self._reallocate(session, ctx, row, attrs["fixed_ips"])
+            session.flush()
+            body = self.render(session, [row])[0]
+            if body != before:
+                bump(row)
+                session.flush()
+                body = self.render(session, [row])[0]
+                feed.record(session, "port", "update", body)
+            return body
+
+        return self.env.write(work)
+
+    def _reallocate(self, session: Session, ctx: Context, row: m.Port, requested: list[dict]) -> None:
+        network = session.get(m.Network, row.network_id)
+        assert network is not None
+        keep = {(a.subnet_id, a.ip_address) for a in row.fixed_ips}
+        # An entry naming only a subnet the port already has an address on keeps that address.
+        resolved = []
+        held = {a.subnet_id: a.ip_address for a in row.fixed_ips}
+        for item in requested:
+            if item.get("ip_address") is None and item.get("subnet_id") in held:
+                resolved.append({"subnet_id": item["subnet_id"], "ip_address": held.pop(item["subnet_id"])})
+            else:
+                resolved.append(item)
+        row.fixed_ips.clear()
+        session.flush()
+        self._allocate(session, row, network, resolved, keep=keep)
+
+    # ---------------------------------------------------------------- delete
+
+    def delete(self, ctx: Context, port_id: str, if_match: int | None = None) -> None:
+        require_write(ctx, "delete_port")
+
+        def work(session: Session) -> None:
+            row = load_visible(session, ctx, port_id)
+            check_revision(row, if_match)
+            delete_row(session, row, self.env.port_security)
+
+        self.env.write(work)

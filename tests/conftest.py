@@ -1,0 +1,37 @@
+"""Fixtures shared by every test directory.
+
+``baryon``: a running ``baryon server`` per database backend (SQLite, MariaDB, PostgreSQL), each
+on a fresh database, for the whole session; tests that take it run once per backend.
+``project``: a fresh project id, so tests on a shared server never see each other's resources.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.support.server import BaryonServer
+
+pytest_plugins = ["tests.support.databases"]
+
+BACKENDS = ["sqlite", "mariadb", "postgresql"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def baryon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> BaryonServer:
+    backend = request.param
+    base = tmp_path_factory.mktemp(f"baryon-{backend}")
+    if backend == "sqlite":
+        connection = ""
+    else:
+        db_server = request.getfixturevalue(f"{backend}_server")
+        connection = db_server.create_database("baryon_api")
+    server = BaryonServer(base, connection, workers=2)
+    request.addfinalizer(server.stop)
+    return server.start()
+
+
+@pytest.fixture
+def project() -> str:
+    return uuid.uuid4().hex

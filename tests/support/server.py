@@ -1,0 +1,69 @@
+"""A real ``baryon server`` process for API tests: own config file, free port, own state dir.
+
+Started with ``subprocess`` (the same command an operator runs), waited for by polling its
+HTTP port, stopped by its PID (SIGTERM, then SIGKILL after a deadline), also when a test fails.
+
+PYTEST_DONT_REWRITE
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+BARYON = str(Path(sys.executable).with_name("baryon"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class BaryonServer:
+    def __init__(self, base_dir: Path, connection: str = "", workers: int = 1, extra: str = ""):
+        self.base_dir = base_dir
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.config = base_dir / "neutron.conf"
+        self.log = base_dir / "server.log"
+        base_dir.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(
+            f"[DEFAULT]\nbind_host = 127.0.0.1\nbind_port = {self.port}\napi_workers = {workers}\n"
+            f"state_path = {base_dir / 'state'}\n{extra}\n[database]\nconnection = {connection}\n")
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> "BaryonServer":
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen([BARYON, "server", "--config-file", str(self.config)],
+                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"baryon server exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.endpoint + "/", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"baryon server did not answer in {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        # The server's own process group (start_new_session): its API workers go with it.
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout)
