@@ -113,9 +113,10 @@ def parse_if_match(header: str | None) -> int | None:
     if not header:
         return None
     key, _, value = header.partition("=")
-    if key.strip() != "revision_number" or not value.strip().isdigit():
+    value = value.strip()
+    if key.strip() != "revision_number" or not (value.isascii() and value.isdigit()):  # int() refuses "²"
         raise bad(f"If-Match header must be 'revision_number=<N>', not '{header}'")
-    return int(value.strip())
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -151,9 +152,9 @@ def parse_list(schema: dict[str, Attr], items: list[tuple[str, str]], ctx: Conte
     for direction in sort_dirs:
         if direction not in ("asc", "desc"):
             raise bad(f"{direction} is invalid value for sort_dir, valid value is 'asc' and 'desc'")
-    if sort_dirs and len(sort_dirs) != len(sort_keys):
+    if len(sort_dirs) != len(sort_keys):
         raise bad("The number of sort_keys and sort_dirs must be same")
-    sorts = tuple((k, (sort_dirs[i] if sort_dirs else "asc") == "asc") for i, k in enumerate(sort_keys))
+    sorts = tuple((k, sort_dirs[i] == "asc") for i, k in enumerate(sort_keys))
     limit = None
     if "limit" in params:
         raw = params["limit"][-1]
@@ -170,7 +171,8 @@ def parse_list(schema: dict[str, Attr], items: list[tuple[str, str]], ctx: Conte
     page_reverse = False
     if "page_reverse" in params:
         page_reverse = boolean(params["page_reverse"][-1])
-    marker = params.get("marker", [None])[-1]
+    # NOTE: as in Neutron, a marker only means something with a limit.
+    marker = params.get("marker", [None])[-1] if limit is not None else None
     fields = tuple(f for f in params.get("fields", []) if f)
     return ListRequest(ListQuery(filters=filters, tags=tags, sorts=sorts, limit=limit, marker=marker,
                                  page_reverse=page_reverse), fields)

@@ -51,6 +51,8 @@ def _read(path: str) -> configparser.RawConfigParser:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except configparser.Error as exc:
         raise ConfigError(f"{path}: not an INI file: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     return parser
 
 
@@ -108,7 +110,7 @@ def _check(settings: Settings, sources: dict[str, dict[str, str]]) -> None:
         raise ConfigError(f"{where('ml2', 'overlay_ip_version')}: invalid value: must be 4 or 6")
     for entry in ml2.physical_network_mtus:
         physnet, _, mtu = entry.partition(":")
-        if not physnet or not mtu.isdigit():
+        if not physnet or not (mtu.isascii() and mtu.isdigit()):  # "²".isdigit(), but int() refuses it
             raise ConfigError(f"{where('ml2', 'physical_network_mtus')}: invalid value: "
                               f"{entry!r} is not <physnet>:<mtu>")
     if settings.DEFAULT.api_workers is not None and settings.DEFAULT.api_workers < 0:

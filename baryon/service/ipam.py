@@ -30,18 +30,29 @@ IPV6_SLAAC_MODES = ("slaac", "dhcpv6-stateless")
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 
 
-def parse_cidr(raw: str) -> IPNetwork:
-    """A CIDR as Neutron's ``validate_subnet`` accepts it: host bits must be zero."""
+def cidr_problem(raw: str) -> str | None:
+    """Why ``raw`` is not a CIDR as neutron-lib's ``validate_subnet`` sees it, or None.
+
+    Host bits are allowed (``10.0.0.1/24`` is normalised to ``10.0.0.0/24``, as Neutron does);
+    a netmask instead of a prefix length, a missing prefix, or an IPv6 zone id is not."""
+    if not isinstance(raw, str) or "/" not in raw or "%" in raw:
+        return f"'{raw}' is not a valid IP subnet"
     try:
         net = ipaddress.ip_network(raw, strict=False)
     except ValueError:
-        raise errors.InvalidInput(error_message=f"'{raw}' is not a valid IP subnet") from None
-    if "/" not in raw:
-        raise errors.InvalidInput(error_message=f"'{raw}' is not a valid IP subnet")
-    if str(net) != raw and ipaddress.ip_interface(raw).ip != net.network_address:
-        raise errors.InvalidInput(
-            error_message=f"'{raw}' isn't a recognized IP subnet cidr, '{net}' is recommended")
-    return net
+        return f"'{raw}' is not a valid IP subnet"
+    prefix = raw.rpartition("/")[2]
+    if not (prefix.isascii() and prefix.isdigit()):
+        return f"'{raw}' isn't a recognized IP subnet cidr, '{net}' is recommended"
+    return None
+
+
+def parse_cidr(raw: str) -> IPNetwork:
+    """A CIDR as Neutron accepts it (see ``cidr_problem``), normalised to its network address."""
+    problem = cidr_problem(raw)
+    if problem:
+        raise errors.InvalidInput(error_message=problem)
+    return ipaddress.ip_network(raw, strict=False)
 
 
 def usable_bounds(net: IPNetwork) -> Range:
@@ -90,11 +101,11 @@ def parse_pools(net: IPNetwork, raw: Iterable[dict]) -> list[Range]:
 
 
 def validate_pools(net: IPNetwork, pools: Sequence[Range], gateway: IPAddress | None) -> None:
+    first, last = usable_bounds(net)
     for pool in pools:
-        if pool[0] not in net or pool[1] not in net:
-            raise errors.OutOfBoundsAllocationPool(pool=fmt_pool(pool), subnet_cidr=str(net))
-        if net.version == 4 and net.prefixlen <= 30 and (
-                pool[0] == net.network_address or pool[1] == net.broadcast_address):
+        # NOTE: as Neutron, a pool may not hold the network address (IPv4's, or IPv6's subnet-router
+        # anycast address) nor the IPv4 broadcast address: the bounds a port may hold.
+        if pool[0] not in net or pool[1] not in net or pool[0] < first or pool[1] > last:
             raise errors.OutOfBoundsAllocationPool(pool=fmt_pool(pool), subnet_cidr=str(net))
     ordered = sorted(pools)
     for a, b in zip(ordered, ordered[1:]):
@@ -169,3 +180,23 @@ def validate_gateway(net: IPNetwork, gateway: IPAddress) -> None:
         raise errors.InvalidInput(error_message="Gateway is not valid on subnet")
     if net.version == 4 and net.prefixlen <= 30 and gateway == net.broadcast_address:
         raise errors.InvalidInput(error_message="Gateway is not valid on subnet")
+
+
+def validate_dhcp(net: IPNetwork, enable_dhcp: bool, ra_mode: str | None, address_mode: str | None) -> None:
+    """Neutron's ``_validate_subnet`` rules for DHCP: IPv6 modes need DHCP enabled; a DHCP-enabled
+    subnet needs room for the DHCP port (IPv4 /30, IPv6 /126 at least) and a usable range."""
+    if (ra_mode or address_mode) and not enable_dhcp:
+        raise errors.InvalidInput(
+            error_message="ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False")
+    if not enable_dhcp:
+        return
+    if net.prefixlen > net.max_prefixlen - 2:
+        raise errors.InvalidInput(error_message="Subnet has a prefix length that is incompatible with DHCP "
+                                                "service enabled")
+    if net.is_multicast:
+        raise errors.InvalidInput(error_message="Multicast IP subnet is not supported if enable_dhcp is True")
+    if net.is_loopback:
+        raise errors.InvalidInput(error_message="Loopback IP subnet is not supported if enable_dhcp is True")
+    if net.version == 4 and int(net.network_address) == 0:
+        raise errors.InvalidInput(error_message="First IP '0.0.0.0' of network is not supported if "
+                                                "enable_dhcp is True.")

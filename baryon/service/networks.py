@@ -61,11 +61,12 @@ def load_visible(session: Session, ctx: Context, network_id: str, *, for_update:
     return row
 
 
-def load_owned(session: Session, ctx: Context, network_id: str) -> m.Network:
-    """A network the caller may change: its own (or any, for an admin); others' are 404."""
-    row = session.get(m.Network, network_id)
-    if row is None or not (ctx.is_admin or row.project_id == ctx.project_id):
-        raise errors.NetworkNotFound(net_id=network_id)
+def load_owned(session: Session, ctx: Context, network_id: str, action: str = "update_network") -> m.Network:
+    """A network the caller may change: its own (or any, for an admin). Another project's network
+    is a 404 when the caller cannot see it and a 403 when it can (shared, external), as in Neutron."""
+    row = load_visible(session, ctx, network_id)
+    if not (ctx.is_admin or row.project_id == ctx.project_id):
+        raise errors.PolicyNotAuthorized(rule=f"rule:{action}")
     return row
 
 
@@ -197,7 +198,7 @@ class Networks:
         require_write(ctx, "delete_network")
 
         def work(session: Session) -> None:
-            row = load_owned(session, ctx, network_id)
+            row = load_owned(session, ctx, network_id, "delete_network")
             check_revision(row, if_match)
             in_use = session.execute(select(m.Port.id).where(
                 m.Port.network_id == row.id, m.Port.device_owner.not_in(AUTO_DELETE_OWNERS)).limit(1)).first()
@@ -207,10 +208,12 @@ class Networks:
             # NOTE: imported here: ports and subnets import this module for visibility checks.
             from baryon.service import ports as ports_service, subnets as subnets_service
 
-            for port in session.execute(select(m.Port).where(m.Port.network_id == row.id)).scalars():
+            for port in session.execute(select(m.Port).where(m.Port.network_id == row.id)).scalars().all():
                 ports_service.delete_row(session, port, self.env.port_security)
-            for subnet in session.execute(select(m.Subnet).where(m.Subnet.network_id == row.id)).scalars():
+            session.flush()  # addresses go before the subnets they reference
+            for subnet in session.execute(select(m.Subnet).where(m.Subnet.network_id == row.id)).scalars().all():
                 subnets_service.delete_row(session, subnet)
+            session.flush()
             tags.clear_all(session, row.id)
             session.execute(delete(m.SegmentAllocation).where(m.SegmentAllocation.network_id == row.id))
             session.delete(row)

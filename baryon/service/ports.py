@@ -132,6 +132,8 @@ class Ports:
         network = load_visible_network(session, ctx, attrs["network_id"])
         if not (ctx.is_admin or network.project_id == ctx.project_id or network.shared):
             raise errors.NetworkNotFound(net_id=network.id)
+        if "mac_address" in attrs and not (ctx.is_admin or network.project_id == ctx.project_id):
+            raise errors.PolicyNotAuthorized(rule="rule:create_port and rule:create_port:mac_address")
         row = m.Port()
         stamp_new(row, ctx.project_id, attrs)
         row.network_id = network.id
@@ -144,7 +146,7 @@ class Ports:
         row.mac_address = self._mac(session, network.id, attrs.get("mac_address"))
         row.binding_vnic_type = attrs.get("binding:vnic_type", "normal")
         row.binding_profile = orjson.dumps(attrs.get("binding:profile") or {}).decode()
-        self._bind(row, attrs.get("binding:host_id", ""))
+        self._bind(row, attrs.get("binding:host_id") or "")
         session.add(row)
         session.flush()  # the port row first: allocations reference it
         requested = attrs.get("fixed_ips")
@@ -367,6 +369,8 @@ class Ports:
                 row.binding_profile = orjson.dumps(attrs["binding:profile"] or {}).decode()
             if "binding:host_id" in attrs:
                 self._bind(row, attrs["binding:host_id"] or "")
+            if "mac_address" in attrs and not ctx.is_admin:
+                raise errors.PolicyNotAuthorized(rule="rule:update_port and rule:update_port:mac_address")
             if "mac_address" in attrs and attrs["mac_address"] != row.mac_address:
                 if row.binding_vif_type not in ("unbound", "binding_failed"):
                     raise errors.PortBound(port_id=row.id)

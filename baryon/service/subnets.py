@@ -58,10 +58,12 @@ def load_visible(session: Session, ctx: Context, subnet_id: str) -> m.Subnet:
     return row
 
 
-def load_owned(session: Session, ctx: Context, subnet_id: str) -> m.Subnet:
-    row = session.get(m.Subnet, subnet_id)
-    if row is None or not (ctx.is_admin or row.project_id == ctx.project_id):
-        raise errors.SubnetNotFound(subnet_id=subnet_id)
+def load_owned(session: Session, ctx: Context, subnet_id: str, action: str = "update_subnet") -> m.Subnet:
+    """A subnet the caller may change: 404 when it cannot see it, 403 when it only sees it (on a
+    shared network), as in Neutron."""
+    row = load_visible(session, ctx, subnet_id)
+    if not (ctx.is_admin or row.project_id == ctx.project_id):
+        raise errors.PolicyNotAuthorized(rule=f"rule:{action}")
     return row
 
 
@@ -162,6 +164,7 @@ class Subnets:
         version = attrs["ip_version"]
         ipam.validate_version("cidr", net, version)
         ra_mode, address_mode = attrs.get("ipv6_ra_mode"), attrs.get("ipv6_address_mode")
+        ipam.validate_dhcp(net, attrs.get("enable_dhcp", True), ra_mode, address_mode)
         if version == 4 and (ra_mode or address_mode):
             attr = "ipv6_ra_mode" if ra_mode else "ipv6_address_mode"
             raise _invalid(f"{attr} is not valid when ip_version is 4")
@@ -231,6 +234,10 @@ class Subnets:
             check_revision(row, if_match)
             net = ipaddress.ip_network(row.cidr)
             before = render.subnet(row, [])
+            if attrs.get("enable_dhcp") and not row.enable_dhcp:
+                ipam.validate_dhcp(net, True, None, None)
+            if attrs.get("enable_dhcp") is False and (row.ipv6_ra_mode or row.ipv6_address_mode):
+                raise _invalid("Cannot disable enable_dhcp with ipv6 attributes set")
             for key in ("name", "description", "enable_dhcp"):
                 if key in attrs:
                     setattr(row, key, attrs[key])
@@ -282,7 +289,7 @@ class Subnets:
         require_write(ctx, "delete_subnet")
 
         def work(session: Session) -> None:
-            row = load_owned(session, ctx, subnet_id)
+            row = load_owned(session, ctx, subnet_id, "delete_subnet")
             check_revision(row, if_match)
             holders = session.execute(select(m.Port).join(m.IPAllocation).where(
                 m.IPAllocation.subnet_id == row.id)).scalars().all()
@@ -316,6 +323,8 @@ def load_owned_or_forbidden(session: Session, ctx: Context, network_id: str, res
         raise errors.NetworkNotFound(net_id=network_id)
     if ctx.is_admin or row.project_id == ctx.project_id:
         return row
-    if row.shared or row.router_external:
+    if row.shared:  # Neutron: its create_subnet policy (network owner) refuses
+        raise errors.PolicyNotAuthorized(rule=f"rule:create_{resource}")
+    if row.router_external:  # visible: Neutron's ownership check refuses
         raise errors.HTTPForbidden(msg=f"Tenant {ctx.project_id} not allowed to create {resource} on this network")
     raise errors.NetworkNotFound(net_id=network_id)

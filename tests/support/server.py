@@ -38,10 +38,11 @@ class BaryonServer:
             f"[DEFAULT]\nbind_host = 127.0.0.1\nbind_port = {self.port}\napi_workers = {workers}\n"
             f"state_path = {base_dir / 'state'}\n{extra}\n[database]\nconnection = {connection}\n")
         self.process: subprocess.Popen | None = None
+        self.start_args: list[str] = []  # more --config-file arguments, after the generated one
 
     def start(self, timeout: float = 60.0) -> "BaryonServer":
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([BARYON, "server", "--config-file", str(self.config)],
+            self.process = subprocess.Popen([BARYON, "server", "--config-file", str(self.config), *self.start_args],
                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             start_new_session=True)
         deadline = time.monotonic() + timeout

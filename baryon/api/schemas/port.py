@@ -12,7 +12,8 @@ ATTRS: dict[str, Attr] = {
     **STANDARD,
     "network_id": Attr(uuid_str, allow_put=False, required=True, filter_convert=str),
     "admin_state_up": Attr(boolean),
-    "mac_address": Attr(mac_address, admin_write=True, filter_convert=str),
+    # NOTE: the network's owner may also choose a MAC on create (checked by the service).
+    "mac_address": Attr(mac_address, filter_convert=str),
     "fixed_ips": Attr(list_of(dict_items({"subnet_id": uuid_str, "ip_address": ip_address}, (),
                                          "fixed IP")), filter_convert=str),
     "device_id": Attr(string(255)),
@@ -25,7 +26,9 @@ ATTRS: dict[str, Attr] = {
     "extra_dhcp_opts": Attr(nullable(list_of(dict_items(
         {"opt_name": string(64), "opt_value": nullable(string(255)), "ip_version": one_of(4, 6)},
         ("opt_name",), "extra DHCP option"))), filter=False),
-    "binding:host_id": Attr(string(255), admin_write=True, admin_read=True),
+    # NOTE: null is accepted and means "no host" (Neutron: ``attrs.get(HOST_ID) or ''``), which is
+    # what ``openstack port unset --host`` sends.
+    "binding:host_id": Attr(nullable(string(255)), admin_write=True, admin_read=True),
     "binding:vif_type": Attr(string(64), allow_post=False, allow_put=False, admin_read=True),
     "binding:vif_details": Attr(dict_value, allow_post=False, allow_put=False, admin_read=True, filter=False),
     "binding:vnic_type": Attr(one_of(*VNIC_TYPES), filter_convert=str),
