@@ -45,7 +45,7 @@ def _convert(schema: dict[str, Attr], name: str, value: Any) -> Any:
 
 def _policy(ctx: Context, action: str, resource: str, attrs: Iterable[str]) -> None:
     for name in attrs:
-        raise errors.PolicyNotAuthorized(rule=f"rule:{action}_{resource} and rule:{action}_{resource}:{name}")
+        raise errors.PolicyNotAuthorized(rule=f"(rule:{action}_{resource} and rule:{action}_{resource}:{name})")
 
 
 def _unset(value: Any) -> bool:

@@ -68,7 +68,7 @@ class HTTPForbidden(NotAuthorized):
 
 
 class PolicyNotAuthorized(NotAuthorized):
-    message = "(%(rule)s) is disallowed by policy"
+    message = "%(rule)s is disallowed by policy"  # compound rules come parenthesised, as oslo.policy
 
 
 class PreconditionFailed(NeutronError):
@@ -101,7 +101,7 @@ class SecurityGroupNotFound(NotFound):
 
 
 class TagNotFound(NotFound):
-    message = "Tag %(tag)s could not be found for %(resource)s %(resource_id)s."
+    message = "Tag %(tag)s could not be found."
 
 
 class ResourceNotFound(NotFound):

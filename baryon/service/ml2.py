@@ -148,9 +148,13 @@ def _taken(session: Session, network_type: str, physnet: str) -> list[int]:
         .order_by(SegmentAllocation.segmentation_id)).scalars())
 
 
-def _reserve(session: Session, segment: Segment, network_id: str) -> Segment:
+def _reserve(session: Session, segment: Segment, network_id: str, *, chosen: bool = False) -> Segment:
+    """``chosen``: the id was picked here as the lowest free one. A concurrent transaction that
+    committed it since is then not the client's error: the insert fails on the primary key and
+    the unit of work is retried, picking again (under READ COMMITTED the check below would see
+    the winner's row and refuse with ``*InUse``)."""
     network_type, physnet, seg_id = segment.key
-    existing = session.get(SegmentAllocation, (network_type, physnet, seg_id))
+    existing = None if chosen else session.get(SegmentAllocation, (network_type, physnet, seg_id))
     if existing is not None:
         if network_type == "flat":
             raise errors.FlatNetworkInUse(physical_network=physnet)
@@ -170,11 +174,12 @@ def allocate(session: Session, drivers: TypeDrivers, network_id: str, requested:
         for physnet, ranges in drivers.pools(requested.network_type, requested.physical_network):
             seg_id = lowest_free(ranges, _taken(session, requested.network_type, physnet))
             if seg_id is not None:
-                return _reserve(session, Segment(requested.network_type, physnet or None, seg_id), network_id)
+                return _reserve(session, Segment(requested.network_type, physnet or None, seg_id), network_id,
+                                chosen=True)
         raise errors.NoNetworkAvailable()
     for network_type in drivers.tenant_network_types:
         for physnet, ranges in drivers.pools(network_type, None):
             seg_id = lowest_free(ranges, _taken(session, network_type, physnet))
             if seg_id is not None:
-                return _reserve(session, Segment(network_type, physnet or None, seg_id), network_id)
+                return _reserve(session, Segment(network_type, physnet or None, seg_id), network_id, chosen=True)
     raise errors.NoNetworkAvailable()

@@ -133,7 +133,7 @@ class Ports:
         if not (ctx.is_admin or network.project_id == ctx.project_id or network.shared):
             raise errors.NetworkNotFound(net_id=network.id)
         if "mac_address" in attrs and not (ctx.is_admin or network.project_id == ctx.project_id):
-            raise errors.PolicyNotAuthorized(rule="rule:create_port and rule:create_port:mac_address")
+            raise errors.PolicyNotAuthorized(rule="(rule:create_port and rule:create_port:mac_address)")
         row = m.Port()
         stamp_new(row, ctx.project_id, attrs)
         row.network_id = network.id
@@ -198,6 +198,10 @@ class Ports:
             if len(requested) > limit:
                 raise errors.InvalidInput(error_message="Exceeded maximum amount of fixed ips per port.")
             by_id = {s.id: s for s in subnets}
+            for item in requested:  # NOTE: as Neutron: a subnet that does not exist at all is a 404
+                sid = item.get("subnet_id")
+                if sid is not None and sid not in by_id and session.get(m.Subnet, sid) is None:
+                    raise errors.SubnetNotFound(subnet_id=sid)
             wanted = [self._target(network.id, by_id, subnets, item, row) for item in requested]
         seen: set[tuple[str, str]] = set()
         for position, (candidates, address) in enumerate(wanted):
@@ -370,7 +374,7 @@ class Ports:
             if "binding:host_id" in attrs:
                 self._bind(row, attrs["binding:host_id"] or "")
             if "mac_address" in attrs and not ctx.is_admin:
-                raise errors.PolicyNotAuthorized(rule="rule:update_port and rule:update_port:mac_address")
+                raise errors.PolicyNotAuthorized(rule="(rule:update_port and rule:update_port:mac_address)")
             if "mac_address" in attrs and attrs["mac_address"] != row.mac_address:
                 if row.binding_vif_type not in ("unbound", "binding_failed"):
                     raise errors.PortBound(port_id=row.id)

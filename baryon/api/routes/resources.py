@@ -18,7 +18,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from baryon.api import deps, request as req
-from baryon.api.schemas.types import Attr
+from baryon.api.schemas.types import Attr, Invalid, tag_list
+from baryon.service import errors
 from baryon.service.query import Listing
 from baryon.service.services import Services
 
@@ -50,6 +51,14 @@ def _links(request: Request, collection: str, items: list[dict], limit: int | No
         links.append({"rel": "previous", "href": base + "?" + urlencode(
             params + [("marker", items[0]["id"]), ("page_reverse", "True")])})
     return links
+
+
+def _tags_input(raw: Any) -> list[str]:
+    """The tags sub-resource refuses bad tags with ``InvalidInput``, as Neutron's tagging extension."""
+    try:
+        return tag_list(raw)
+    except Invalid as exc:
+        raise errors.InvalidInput(error_message=exc.reason) from None
 
 
 def routes(services: Services, collections: list[Collection], max_limit: int, port_security: bool) -> list[Route]:
@@ -105,8 +114,8 @@ def _collection_routes(services: Services, c: Collection, schema: dict[str, Attr
         if request.method == "PUT":
             body = req.decode(await request.body())
             if not isinstance(body, dict) or "tags" not in body:
-                raise req.bad("Invalid input for tags. Reason: body must be {\"tags\": [...]}.")
-            new = req._convert(schema, "tags", body["tags"])
+                raise errors.InvalidInput(error_message="Invalid tags body")
+            new = _tags_input(body["tags"])
             return json({"tags": await run_in_threadpool(services.tags.replace, ctx, c.collection, rid, new)})
         await run_in_threadpool(services.tags.clear, ctx, c.collection, rid)
         return Response(status_code=204)
@@ -118,7 +127,7 @@ def _collection_routes(services: Services, c: Collection, schema: dict[str, Attr
             await run_in_threadpool(services.tags.check, ctx, c.collection, rid, name)
             return Response(status_code=204)
         if request.method == "PUT":
-            req._convert(schema, "tags", [name])
+            _tags_input([name])
             await run_in_threadpool(services.tags.add, ctx, c.collection, rid, name)
             return Response(status_code=201)
         await run_in_threadpool(services.tags.remove, ctx, c.collection, rid, name)

@@ -199,6 +199,15 @@ def tag(data: Any) -> str:
     return value
 
 
+def tag_list(data: Any) -> list[str]:
+    """neutron-lib's ``list_of_unique_strings``: a repeated tag is refused, not merged."""
+    tags = list_of(tag)(data)
+    repeated = sorted({t for t in tags if tags.count(t) > 1})
+    if repeated:
+        raise Invalid(f"Duplicate items in the list: '{', '.join(repeated)}'")
+    return tags
+
+
 def project_id(data: Any) -> str:
     return string(255)(data)
 
@@ -213,5 +222,5 @@ STANDARD: dict[str, Attr] = {
     "created_at": Attr(string(None), allow_post=False, allow_put=False, filter=False),
     "updated_at": Attr(string(None), allow_post=False, allow_put=False, filter=False),
     "revision_number": Attr(integer(0), allow_post=False, allow_put=False),
-    "tags": Attr(list_of(tag), allow_put=False, filter=False),
+    "tags": Attr(tag_list, allow_put=False, filter=False),
 }
