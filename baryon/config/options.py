@@ -156,7 +156,6 @@ class DefaultSection:
     # NOTE: Neutron uses /var/lib/neutron; Baryon keeps its own state apart.
     state_path: str = opt(parse_str, "/var/lib/baryon", "where the embedded database and state live")
     base_mac: str = opt(parse_base_mac, "fa:16:3e:00:00:00", "first 3 octets fixed, the rest random")
-    mac_generation_retries: int = opt(parse_int, 16, "MAC generation attempts before giving up")
     global_physnet_mtu: int = opt(parse_int, 1500, "MTU of the underlying physical network")
     # NOTE: Neutron's default is False; every real deployment turns it on, and so do we.
     allow_overlapping_ips: bool = opt(parse_bool, True, "allow the same CIDR in different networks")
@@ -235,7 +234,7 @@ IGNORED: dict[str, frozenset[str]] = {
         max_l3_agents_per_router dns_domain_for_ports vlan_transparent filter_validation
         control_exchange executor_thread_pool_size periodic_interval api_extensions_path
         allow_bulk allow_pagination allow_sorting max_header_line wsgi_keep_alive
-        state_path_lock lock_path default_availability_zones""".split()
+        state_path_lock lock_path default_availability_zones mac_generation_retries""".split()
     ),
     "database": frozenset(
         """connection_recycle_time max_retries retry_interval db_max_retries mysql_sql_mode

@@ -59,7 +59,7 @@ class Network(StandardAttrs, Base):
 
     segments: Mapped[list[NetworkSegment]] = relationship(
         back_populates="network", cascade="all, delete-orphan", order_by="NetworkSegment.segment_index",
-        lazy="selectin")
+        lazy="select")  # lists load it with selectinload (networks.LISTING); ports never need it
     subnets: Mapped[list[Subnet]] = relationship(
         back_populates="network", order_by="Subnet.created_at", lazy="raise_on_sql")
 

@@ -136,10 +136,6 @@ class IpAddressGenerationFailure(Conflict):
     message = "No more IP addresses available on network %(net_id)s."
 
 
-class MacAddressGenerationFailure(ServiceUnavailable):
-    message = "Unable to generate unique mac on network %(net_id)s."
-
-
 class FlatNetworkInUse(Conflict):
     message = "Unable to create the flat network. Physical network %(physical_network)s is in use."
 

@@ -147,6 +147,29 @@ def choose(pools: Sequence[Range], taken: set[int], *, prefer_first: bool, rng: 
     return rng.choice(free) if free else None
 
 
+def to_address(value: int, version: int) -> IPAddress:
+    """An int as an address of the given family (``ip_address(5)`` alone would be IPv4)."""
+    return ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
+
+
+def sample(pools: Sequence[Range], rng: random.Random, count: int) -> list[int]:
+    """Up to ``count`` distinct addresses drawn uniformly from the pools (for probing a large,
+    sparse pool without reading every allocation)."""
+    total = pool_size(pools)
+    picks: dict[int, None] = {}
+    for _ in range(min(count, total) * 2):
+        if len(picks) >= count:
+            break
+        offset = rng.randrange(total)
+        for first, last in pools:
+            size = int(last) - int(first) + 1
+            if offset < size:
+                picks[int(first) + offset] = None
+                break
+            offset -= size
+    return list(picks)
+
+
 def eui64(prefix: ipaddress.IPv6Network, mac: str) -> ipaddress.IPv6Address:
     octets = [int(part, 16) for part in mac.split(":")]
     octets[0] ^= 0x02

@@ -9,7 +9,7 @@ that is not its own DHCP port).
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, delete, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from baryon.db import models as m
 from baryon.service import errors, feed, ml2, query, render, tags
@@ -41,6 +41,7 @@ LISTING = query.Listing(
     },
     sortable=frozenset({"id", "name", "description", "project_id", "tenant_id", "admin_state_up", "status",
                         "shared", "mtu", "router:external", "revision_number", "created_at", "updated_at"}),
+    options=(selectinload(m.Network.segments),),
 )
 
 
@@ -113,6 +114,7 @@ class Networks:
         row.availability_zone_hints = ",".join(attrs.get("availability_zone_hints", []))
         row.dns_domain = attrs.get("dns_domain", "")
         row.mtu = 0
+        row.segments = []
         session.add(row)
         session.flush()
         segment = ml2.allocate(session, drivers, row.id, requested)

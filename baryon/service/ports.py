@@ -21,7 +21,7 @@ import ipaddress
 
 import orjson
 from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from baryon.db import models as m
 from baryon.service import errors, feed, ipam, query, render, securitygroups, tags
@@ -29,6 +29,11 @@ from baryon.service.base import Env, bump, check_revision, require_write, stamp_
 from baryon.service.context import Context
 from baryon.service.networks import load_visible as load_visible_network
 from baryon.service.subnets import pools_of
+
+
+# Pools larger than this are probed at random before being read whole (see Ports._pick).
+PROBE_THRESHOLD = 1024
+PROBE_SIZE = 16
 
 
 def _fixed_ips_filter(values: list) -> ColumnElement[bool]:
@@ -121,7 +126,8 @@ class Ports:
         def work(session: Session) -> list[dict]:
             rows = [self._create_one(session, ctx, attrs) for attrs in items]
             session.flush()
-            result = self.render(session, rows)
+            result = [render.port(row, sorted(dict.fromkeys(attrs.get("tags", []))), self.env.port_security)
+                      for row, attrs in zip(rows, items)]
             for body in result:
                 feed.record(session, "port", "create", body)
             return result
@@ -147,8 +153,10 @@ class Ports:
         row.binding_vnic_type = attrs.get("binding:vnic_type", "normal")
         row.binding_profile = orjson.dumps(attrs.get("binding:profile") or {}).decode()
         self._bind(row, attrs.get("binding:host_id") or "")
+        # NOTE: collections set before the row is flushed, so they never lazy-load afterwards.
+        row.fixed_ips, row.security_group_bindings = [], []
+        row.allowed_address_pairs, row.extra_dhcp_opts = [], []
         session.add(row)
-        session.flush()  # the port row first: allocations reference it
         requested = attrs.get("fixed_ips")
         self._allocate(session, row, network, requested)
         self._security(session, ctx, row, attrs.get("security_groups"), creating=True)
@@ -169,11 +177,9 @@ class Ports:
             if taken(requested):
                 raise errors.MacAddressInUse(net_id=network_id, mac=requested)
             return requested
-        for _ in range(max(1, self.env.settings.DEFAULT.mac_generation_retries)):
-            mac = random_mac(self.env.settings.DEFAULT.base_mac, self.env.rng)
-            if not taken(mac):
-                return mac
-        raise errors.MacAddressGenerationFailure(net_id=network_id)
+        # NOTE: a generated MAC is not looked up first: a clash (rare: 24 random bits) fails on
+        # the (network_id, mac_address) unique key and the write is retried with a new MAC.
+        return random_mac(self.env.settings.DEFAULT.base_mac, self.env.rng)
 
     # ---------------------------------------------------------------- binding
 
@@ -190,6 +196,7 @@ class Ports:
         """Give ``row`` the addresses ``requested`` (or the defaults when None). ``keep`` holds the
         (subnet_id, ip) pairs the port already has and may keep, on update."""
         subnets = list(session.execute(select(m.Subnet).where(m.Subnet.network_id == network.id)
+                                       .options(lazyload(m.Subnet.dns_nameservers), lazyload(m.Subnet.host_routes))
                                        .order_by(m.Subnet.created_at, m.Subnet.id)).scalars())
         if requested is None:
             wanted = self._default_targets(subnets, row)
@@ -278,15 +285,28 @@ class Ports:
 
     def _pick(self, session: Session, candidates: list[m.Subnet], row: m.Port,
               network_id: str) -> tuple[m.Subnet, str]:
+        """A free address from the first candidate subnet that has one. A large pool is probed
+        with a few random addresses first (one small query, whatever the number of ports);
+        a small or nearly full one is read whole."""
+        prefer_first = row.device_owner == "network:dhcp"
         for subnet in candidates:
+            pools = pools_of(subnet)
+            gateway = int(ipaddress.ip_address(subnet.gateway_ip)) if subnet.gateway_ip else None
+            if not prefer_first and ipam.pool_size(pools) > PROBE_THRESHOLD:
+                probe = [a for a in ipam.sample(pools, self.env.rng, PROBE_SIZE) if a != gateway]
+                texts = {str(ipam.to_address(a, subnet.ip_version)): a for a in probe}
+                taken_texts = set(session.execute(select(m.IPAllocation.ip_address).where(
+                    m.IPAllocation.subnet_id == subnet.id, m.IPAllocation.ip_address.in_(texts))).scalars())
+                free = [text for text in texts if text not in taken_texts]
+                if free:
+                    return subnet, self.env.rng.choice(free)
             taken = {int(ipaddress.ip_address(a)) for a in session.execute(
                 select(m.IPAllocation.ip_address).where(m.IPAllocation.subnet_id == subnet.id)).scalars()}
-            if subnet.gateway_ip:
-                taken.add(int(ipaddress.ip_address(subnet.gateway_ip)))
-            choice = ipam.choose(pools_of(subnet), taken, prefer_first=row.device_owner == "network:dhcp",
-                                 rng=self.env.rng)
+            if gateway is not None:
+                taken.add(gateway)
+            choice = ipam.choose(pools, taken, prefer_first=prefer_first, rng=self.env.rng)
             if choice is not None:
-                return subnet, str(ipaddress.ip_address(choice))
+                return subnet, str(ipam.to_address(choice, subnet.ip_version))
         raise errors.IpAddressGenerationFailure(net_id=network_id)
 
     # ---------------------------------------------------------------- security

@@ -44,6 +44,7 @@ class Listing:
     columns: dict[str, InstrumentedAttribute]  # attribute -> column, for plain filters and sorting
     special: dict[str, FilterFn] = field(default_factory=dict)  # attribute -> clause builder
     sortable: frozenset[str] = frozenset()
+    options: tuple = ()  # loader options for the rows a list returns (e.g. selectinload)
 
     def filterable(self) -> frozenset[str]:
         return frozenset(self.columns) | frozenset(self.special)
@@ -74,7 +75,7 @@ def _tag_clauses(model: type, tags: dict[str, list[str]]) -> list[ColumnElement[
 def build(session: Session, listing: Listing, visible: ColumnElement[bool] | None, q: ListQuery,
           marker_missing: Callable[[str], Exception]) -> Select:
     model = listing.model
-    stmt = select(model)
+    stmt = select(model).options(*listing.options)
     clauses: list[ColumnElement[bool]] = [visible] if visible is not None else []
     for attr, values in q.filters.items():
         if attr in listing.special:

@@ -7,7 +7,7 @@ import itertools
 import random
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from baryon.service import errors, ipam
@@ -442,3 +442,28 @@ def test_validate_pools_overlap_iff_some_pair_overlaps(spans):
             ipam.validate_pools(net, pools, None)
     else:
         ipam.validate_pools(net, pools, None)
+
+
+# ---------------------------------------------------------------- probing large pools
+
+
+def test_to_address_keeps_the_family():
+    assert str(ipam.to_address(5, 6)) == "::5"
+    assert str(ipam.to_address(5, 4)) == "0.0.0.5"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=2**16), st.integers(min_value=1, max_value=64), st.integers())
+def test_sample_draws_distinct_addresses_inside_the_pools(offset, count, seed):
+    first = ipaddress.ip_address("10.0.0.0") + offset % 1000
+    pools = [(first, first + 9), (first + 100, first + 100 + offset % 50)]
+    picks = ipam.sample(pools, random.Random(seed), count)
+    assert len(picks) == len(set(picks)) <= count
+    assert all(any(int(a) <= p <= int(b) for a, b in pools) for p in picks)
+    assert picks  # never empty for a non-empty pool
+
+
+def test_sample_of_a_tiny_pool_returns_at_most_its_addresses():
+    pool = [(ipaddress.ip_address("10.0.0.2"), ipaddress.ip_address("10.0.0.3"))]
+    picks = ipam.sample(pool, random.Random(1), 16)
+    assert set(picks) <= {int(pool[0][0]), int(pool[0][1])}
