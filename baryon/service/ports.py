@@ -372,8 +372,8 @@ class Ports:
     def list(self, ctx: Context, q: query.ListQuery) -> list[dict]:
         with self.env.db.read() as session:
             stmt = query.build(session, LISTING, visible_clause(ctx), q,
-                               lambda marker: errors.PortNotFound(port_id=marker))
-            return self.render(session, list(session.execute(stmt).scalars()))
+                               lambda marker: errors.PortNotFound(port_id=marker), entity=m.Port.__table__)
+            return render.port_rows(session, list(session.execute(stmt)), self.env.port_security)
 
     # ---------------------------------------------------------------- update
 

@@ -73,9 +73,10 @@ def _tag_clauses(model: type, tags: dict[str, list[str]]) -> list[ColumnElement[
 
 
 def build(session: Session, listing: Listing, visible: ColumnElement[bool] | None, q: ListQuery,
-          marker_missing: Callable[[str], Exception]) -> Select:
+          marker_missing: Callable[[str], Exception], entity: Any = None) -> Select:
+    """``entity``: what to select, the model (ORM objects, the default) or its table (plain rows)."""
     model = listing.model
-    stmt = select(model).options(*listing.options)
+    stmt = select(model).options(*listing.options) if entity is None else select(entity)
     clauses: list[ColumnElement[bool]] = [visible] if visible is not None else []
     for attr, values in q.filters.items():
         if attr in listing.special:

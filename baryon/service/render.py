@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from types import SimpleNamespace
 
 import orjson
 from sqlalchemy import select
@@ -18,18 +19,22 @@ from sqlalchemy.orm import Session
 from baryon.db import models as m
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
 
 
 def ts(value: dt.datetime | None) -> str | None:
-    return value.strftime(TIME_FORMAT) if value is not None else None
+    """``TIME_FORMAT`` (stored times are UTC, whole seconds); isoformat is several times faster."""
+    if value is None:
+        return None
+    return value.replace(microsecond=0).isoformat() + "Z"
 
 
 def tags_of(session: Session, ids: Iterable[str]) -> dict[str, list[str]]:
     ids = list(ids)
     result: dict[str, list[str]] = defaultdict(list)
-    if ids:
-        rows = session.execute(select(m.Tag.resource_id, m.Tag.tag).where(m.Tag.resource_id.in_(ids))
-                               .order_by(m.Tag.tag))
+    for start in range(0, len(ids), CHUNK):
+        rows = session.execute(select(m.Tag.resource_id, m.Tag.tag)
+                               .where(m.Tag.resource_id.in_(ids[start:start + CHUNK])).order_by(m.Tag.tag))
         for rid, tag in rows:
             result[rid].append(tag)
     return result
@@ -38,12 +43,40 @@ def tags_of(session: Session, ids: Iterable[str]) -> dict[str, list[str]]:
 def subnet_ids_of(session: Session, network_ids: Iterable[str]) -> dict[str, list[str]]:
     ids = list(network_ids)
     result: dict[str, list[str]] = defaultdict(list)
-    if ids:
-        rows = session.execute(select(m.Subnet.network_id, m.Subnet.id).where(m.Subnet.network_id.in_(ids))
+    for start in range(0, len(ids), CHUNK):
+        rows = session.execute(select(m.Subnet.network_id, m.Subnet.id)
+                               .where(m.Subnet.network_id.in_(ids[start:start + CHUNK]))
                                .order_by(m.Subnet.created_at, m.Subnet.id))
         for nid, sid in rows:
             result[nid].append(sid)
     return result
+
+
+def _by_port(session: Session, table, ids: list[str], order) -> dict[str, list]:  # noqa: ANN001
+    result: dict[str, list] = defaultdict(list)
+    for start in range(0, len(ids), CHUNK):
+        for row in session.execute(select(table).where(table.c.port_id.in_(ids[start:start + CHUNK]))
+                                   .order_by(table.c.port_id, order)):
+            result[row.port_id].append(row)
+    return result
+
+
+def port_rows(session: Session, rows: list, port_security: bool) -> list[dict]:
+    """Ports read as plain rows (a list of thousands): the same dicts as ``port``, without
+    building an ORM object per port and per address (most of a large list's cost)."""
+    ids = [r.id for r in rows]
+    ips = _by_port(session, m.IPAllocation.__table__, ids, m.IPAllocation.__table__.c.position)
+    groups = _by_port(session, m.PortSecurityGroupBinding.__table__, ids,
+                      m.PortSecurityGroupBinding.__table__.c.security_group_id)
+    pairs = _by_port(session, m.AllowedAddressPair.__table__, ids, m.AllowedAddressPair.__table__.c.position)
+    opts = _by_port(session, m.ExtraDhcpOpt.__table__, ids, m.ExtraDhcpOpt.__table__.c.position)
+    tag_map = tags_of(session, ids)
+    empty: list = []
+    return [port(SimpleNamespace(**r._mapping, fixed_ips=ips.get(r.id, empty),  # type: ignore[arg-type]
+                                 security_group_bindings=groups.get(r.id, empty),
+                                 allowed_address_pairs=pairs.get(r.id, empty),
+                                 extra_dhcp_opts=opts.get(r.id, empty)),
+                 tag_map.get(r.id, empty), port_security) for r in rows]
 
 
 def _standard(row: object, tags: list[str]) -> dict:
