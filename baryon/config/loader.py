@@ -30,6 +30,7 @@ class Settings:
     ml2_type_flat: options.Ml2TypeFlatSection = field(default_factory=options.Ml2TypeFlatSection)
     ml2_type_vlan: options.Ml2TypeVlanSection = field(default_factory=options.Ml2TypeVlanSection)
     ml2_type_vxlan: options.Ml2TypeVxlanSection = field(default_factory=options.Ml2TypeVxlanSection)
+    quotas: options.QuotasSection = field(default_factory=options.QuotasSection)
     config_files: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 

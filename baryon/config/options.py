@@ -213,6 +213,20 @@ class Ml2TypeVxlanSection:
     vxlan_group: str = opt(parse_str, "", "multicast group (unused: Baryon uses l2population)")
 
 
+@dataclass(frozen=True)
+class QuotasSection:
+    """Neutron's per-project defaults; -1 means unlimited."""
+
+    default_quota: int = opt(parse_int, -1, "default for resources without their own option")
+    quota_network: int = opt(parse_int, 100, "networks per project")
+    quota_subnet: int = opt(parse_int, 100, "subnets per project")
+    quota_port: int = opt(parse_int, 500, "ports per project")
+    quota_router: int = opt(parse_int, 10, "routers per project")
+    quota_floatingip: int = opt(parse_int, 50, "floating IPs per project")
+    quota_security_group: int = opt(parse_int, 10, "security groups per project")
+    quota_security_group_rule: int = opt(parse_int, 100, "security group rules per project")
+
+
 SECTIONS: dict[str, type] = {
     "DEFAULT": DefaultSection,
     "database": DatabaseSection,
@@ -220,6 +234,7 @@ SECTIONS: dict[str, type] = {
     "ml2_type_flat": Ml2TypeFlatSection,
     "ml2_type_vlan": Ml2TypeVlanSection,
     "ml2_type_vxlan": Ml2TypeVxlanSection,
+    "quotas": QuotasSection,
 }
 
 # Options that Neutron defines in these sections and Baryon accepts without acting on them,
@@ -245,4 +260,5 @@ IGNORED: dict[str, frozenset[str]] = {
     "ml2_type_flat": frozenset(),
     "ml2_type_vlan": frozenset(),
     "ml2_type_vxlan": frozenset(),
+    "quotas": frozenset(["quota_driver", "track_quota_usage", "quota_rbac_policy", "quota_items"]),
 }

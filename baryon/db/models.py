@@ -8,6 +8,9 @@ same thing twice (a losing transaction fails on the constraint and is retried by
 - ``segment_allocations`` primary key (network_type, physical_network, segmentation_id): a VNI,
   a VLAN on a physnet, or a flat physnet (segmentation_id 0) once;
 - ``default_security_groups`` primary key project_id: one default group per project;
+- ``floating_ips`` unique (fixed_port_id, fixed_ip_address): one floating IP per fixed address;
+- ``router_ports`` unique port_id: a port serves at most one router;
+- ``quota_locks``: the row a create locks before counting against a quota;
 - ``changes`` primary key seq, allocated from the single ``change_counter`` row under a row lock
   taken last in the transaction, so sequence numbers commit in order and without gaps.
 
@@ -250,6 +253,110 @@ class Tag(Base):
     resource_type: Mapped[str] = mapped_column(String(32))
 
     __table_args__ = (Index("ix_tags_tag", "tag"),)
+
+
+class Router(StandardAttrs, Base):
+    __tablename__ = "routers"
+
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
+    gw_port_id: Mapped[str | None] = mapped_column(ForeignKey("ports.id", ondelete="SET NULL"), nullable=True)
+
+    ports: Mapped[list[RouterPort]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    routes: Mapped[list[RouterRoute]] = relationship(
+        cascade="all, delete-orphan", order_by="(RouterRoute.destination, RouterRoute.nexthop)", lazy="selectin")
+
+
+class RouterPort(Base):
+    """A router's interface or gateway port (``port_type`` is the port's device_owner)."""
+
+    __tablename__ = "router_ports"
+
+    router_id: Mapped[str] = mapped_column(ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True, unique=True)
+    port_type: Mapped[str] = mapped_column(String(255))
+
+
+class RouterRoute(Base):
+    __tablename__ = "router_routes"
+
+    router_id: Mapped[str] = mapped_column(ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
+    destination: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nexthop: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class FloatingIP(StandardAttrs, Base):
+    """``(fixed_port_id, fixed_ip_address)`` is unique: one floating IP per fixed address (rows
+    without an association hold NULLs, which never collide)."""
+
+    __tablename__ = "floating_ips"
+    __table_args__ = (UniqueConstraint("fixed_port_id", "fixed_ip_address", name="uniq_floatingips0fixed_address"),)
+
+    floating_network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
+    floating_port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), unique=True)
+    floating_ip_address: Mapped[str] = mapped_column(String(64))
+    fixed_port_id: Mapped[str | None] = mapped_column(ForeignKey("ports.id", ondelete="SET NULL"), nullable=True,
+                                                      index=True)
+    fixed_ip_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    router_id: Mapped[str | None] = mapped_column(ForeignKey("routers.id"), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+
+
+class Quota(Base):
+    """A project's limit for one resource, when it differs from the configured default."""
+
+    __tablename__ = "quotas"
+
+    project_id: Mapped[str] = mapped_column(PROJECT, primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+    limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaLock(Base):
+    """One row per (project, resource) that creates lock (``FOR UPDATE``) before counting, so two
+    concurrent creates cannot both pass a quota check that only one of them may."""
+
+    __tablename__ = "quota_locks"
+
+    project_id: Mapped[str] = mapped_column(PROJECT, primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("agent_type", "host", name="uniq_agents0agent_type0host"),)
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    agent_type: Mapped[str] = mapped_column(String(255))
+    binary: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str] = mapped_column(String(255))
+    availability_zone: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str] = mapped_column(NAME, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    heartbeat_timestamp: Mapped[dt.datetime] = mapped_column(DateTime)
+    configurations: Mapped[str] = mapped_column(Text, default="{}")
+    resource_versions: Mapped[str] = mapped_column(Text, default="{}")
+    load: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NetworkDhcpAgentBinding(Base):
+    __tablename__ = "network_dhcp_agent_bindings"
+
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True)
+    dhcp_agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True,
+                                               index=True)
+
+
+class RouterL3AgentBinding(Base):
+    __tablename__ = "router_l3_agent_bindings"
+
+    router_id: Mapped[str] = mapped_column(ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
+    l3_agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True,
+                                             index=True)
 
 
 class ChangeCounter(Base):
