@@ -17,6 +17,12 @@ pytest_plugins = ["tests.support.databases"]
 
 BACKENDS = ["sqlite", "mariadb", "postgresql"]
 
+# The shared servers carry every test's resources, many in the default admin project: no
+# quota there. Quota behaviour is tested on servers of its own and per project (PUT /quotas).
+UNLIMITED_QUOTAS = "[quotas]\n" + "".join(
+    f"quota_{r} = -1\n" for r in ("network", "subnet", "port", "router", "floatingip", "security_group",
+                                   "security_group_rule"))
+
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def baryon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> BaryonServer:
@@ -27,7 +33,7 @@ def baryon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     else:
         db_server = request.getfixturevalue(f"{backend}_server")
         connection = db_server.create_database("baryon_api")
-    server = BaryonServer(base, connection, workers=2)
+    server = BaryonServer(base, connection, workers=2, sections=UNLIMITED_QUOTAS)
     request.addfinalizer(server.stop)
     return server.start()
 

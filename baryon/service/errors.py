@@ -171,6 +171,10 @@ class PortBound(Conflict):
     message = "Unable to complete operation on port %(port_id)s, port is already bound."
 
 
+class OverQuota(Conflict):
+    message = "Quota exceeded for resources: %(overs)s."
+
+
 class ConcurrentWriteConflict(Conflict):
     message = "The request conflicted with concurrent changes; retry it."
 

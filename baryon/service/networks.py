@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from baryon.db import models as m
-from baryon.service import errors, feed, ml2, query, render, tags
+from baryon.service import errors, feed, ml2, query, quotas, render, tags
 from baryon.service.base import Env, bump, new_id, check_revision, require_write, stamp_new
 from baryon.service.context import Context
 
@@ -87,6 +87,7 @@ class Networks:
         require_write(ctx, "create_network")
 
         def work(session: Session) -> list[dict]:
+            quotas.check_items(session, self.env, ctx.project_id, items, "network")
             rows = [self._create_one(session, ctx, attrs) for attrs in items]
             session.flush()
             result = self.render(session, rows)

@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from baryon.db import models as m
-from baryon.service import errors, feed, ipam, query, render, securitygroups, tags
+from baryon.service import errors, feed, ipam, query, quotas, render, securitygroups, tags
 from baryon.service.base import Env, bump, check_revision, require_write, stamp_new
 from baryon.service.context import Context
 from baryon.service.networks import load_visible as load_visible_network
@@ -124,6 +124,7 @@ class Ports:
         require_write(ctx, "create_port")
 
         def work(session: Session) -> list[dict]:
+            quotas.check_items(session, self.env, ctx.project_id, items, "port")
             rows = [self._create_one(session, ctx, attrs) for attrs in items]
             session.flush()
             result = [render.port(row, sorted(dict.fromkeys(attrs.get("tags", []))), self.env.port_security)

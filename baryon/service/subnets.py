@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
-from baryon.service import errors, feed, ipam, query, render, tags
+from baryon.service import errors, feed, ipam, query, quotas, render, tags
 from baryon.service.base import Env, bump, check_revision, require_write, stamp_new
 from baryon.service.context import Context
 from baryon.service.networks import AUTO_DELETE_OWNERS, Networks
@@ -137,6 +137,7 @@ class Subnets:
         require_write(ctx, "create_subnet")
 
         def work(session: Session) -> list[dict]:
+            quotas.check_items(session, self.env, ctx.project_id, items, "subnet")
             rows = []
             networks: dict[str, m.Network] = {}
             for attrs in items:

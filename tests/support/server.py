@@ -27,7 +27,9 @@ def free_port() -> int:
 
 
 class BaryonServer:
-    def __init__(self, base_dir: Path, connection: str = "", workers: int = 1, extra: str = ""):
+    def __init__(self, base_dir: Path, connection: str = "", workers: int = 1, extra: str = "",
+                 sections: str = ""):
+        """``extra``: more [DEFAULT] lines; ``sections``: more INI sections, appended as given."""
         self.base_dir = base_dir
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -36,7 +38,7 @@ class BaryonServer:
         base_dir.mkdir(parents=True, exist_ok=True)
         self.config.write_text(
             f"[DEFAULT]\nbind_host = 127.0.0.1\nbind_port = {self.port}\napi_workers = {workers}\n"
-            f"state_path = {base_dir / 'state'}\n{extra}\n[database]\nconnection = {connection}\n")
+            f"state_path = {base_dir / 'state'}\n{extra}\n[database]\nconnection = {connection}\n{sections}\n")
         self.process: subprocess.Popen | None = None
         self.start_args: list[str] = []  # more --config-file arguments, after the generated one
 
