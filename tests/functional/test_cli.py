@@ -9,33 +9,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from tests.support.samples import ML2_CONF
 from tests.support.server import BARYON, BaryonServer
 
-# The operator's real ml2_conf.ini from the issue, unchanged.
-ML2_CONF = """\
-[ml2]
-type_drivers = flat,vlan,vxlan
-tenant_network_types = vxlan
-mechanism_drivers = openvswitch,l2population
-extension_drivers = port_security
-[ml2_type_vlan]
-network_vlan_ranges =
-[ml2_type_flat]
-flat_networks = physnet1
-[ml2_type_vxlan]
-vni_ranges = 1:1000
-[securitygroup]
-firewall_driver = neutron.agent.linux.iptables_firewall.OVSHybridIptablesFirewallDriver
-[agent]
-tunnel_types = vxlan
-l2_population = true
-arp_responder = true
-[ovs]
-bridge_mappings = physnet1:br-ex
-datapath_type = system
-ovsdb_connection = tcp:127.0.0.1:6640
-local_ip = 10.10.10.1
-"""
 
 
 def run_server_expecting_exit(config_files: list[Path]) -> subprocess.CompletedProcess:
