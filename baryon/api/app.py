@@ -16,16 +16,29 @@ from starlette.exceptions import HTTPException
 
 from baryon import config
 from baryon.api import faults
-from baryon.api.routes import meta, resources
-from baryon.api.schemas import network, port, subnet
+from baryon.api.routes import agents as agent_routes, meta, quotas as quota_routes, resources
+from baryon.api.routes import routers as router_routes
+from baryon.api.schemas import agent, floatingip, network, port, router, security_group, subnet
 from baryon.db.engine import Database
+from baryon.service import agents as agents_service
 from baryon.service import networks as networks_service, ports as ports_service, subnets as subnets_service
+from baryon.service import securitygroups as sg_service
+from baryon.service import floatingips as floatingips_service, routers as routers_service
 from baryon.service.services import Services
 
 COLLECTIONS = [
     resources.Collection("network", "networks", network.ATTRS, "networks", networks_service.LISTING),
     resources.Collection("subnet", "subnets", subnet.ATTRS, "subnets", subnets_service.LISTING),
     resources.Collection("port", "ports", port.ATTRS, "ports", ports_service.LISTING),
+    resources.Collection("agent", "agents", agent.ATTRS, "agents", agents_service.LISTING,
+                         allow_create=False, taggable=False),
+    resources.Collection("security_group", "security_groups", security_group.GROUP_ATTRS, "security_groups",
+                         sg_service.GROUP_LISTING, path="security-groups"),
+    resources.Collection("security_group_rule", "security_group_rules", security_group.RULE_ATTRS,
+                         "security_group_rules", sg_service.RULE_LISTING, path="security-group-rules",
+                         updatable=False, taggable=False),
+    resources.Collection("router", "routers", router.ATTRS, "routers", routers_service.LISTING),
+    resources.Collection("floatingip", "floatingips", floatingip.ATTRS, "floatingips", floatingips_service.LISTING),
 ]
 
 CONFIG_ENV = "BARYON_CONFIG_FILES"
@@ -36,7 +49,10 @@ def create_app(settings: config.Settings, db: Database | None = None) -> Starlet
                         max_overflow=settings.database.max_overflow, pool_timeout=settings.database.pool_timeout)
     services = Services.create(settings, db)
     port_security = services.env.port_security
-    routes = meta.routes([(c.resource, c.collection) for c in COLLECTIONS], port_security)
+    routes = meta.routes([(c.resource, c.segment) for c in COLLECTIONS], port_security)
+    routes += agent_routes.routes(services)
+    routes += quota_routes.routes(services)
+    routes += router_routes.routes(services)
     routes += resources.routes(services, COLLECTIONS, settings.DEFAULT.pagination_max_limit, port_security)
     handlers = {**faults.HANDLERS, HTTPException: faults.http_error, Exception: faults.unexpected}
     @contextlib.asynccontextmanager

@@ -167,6 +167,9 @@ class DefaultSection:
     pagination_max_limit: int = opt(parse_int, -1, "page size cap (-1: none)")
     dhcp_agents_per_network: int = opt(parse_int, 1, "DHCP agents serving each network")
     agent_down_time: int = opt(parse_int, 75, "seconds without a heartbeat before an agent is dead")
+    enable_new_agents: bool = opt(parse_bool, True, "agents start enabled (admin_state_up) when they register")
+    max_routes: int = opt(parse_int, 30, "maximum extra routes per router")
+    enable_snat_by_default: bool = opt(parse_bool, True, "SNAT on a new router gateway unless enable_snat says otherwise")
 
 
 def default_connection(state_path: str) -> str:
@@ -245,7 +248,7 @@ IGNORED: dict[str, frozenset[str]] = {
         use_stderr log_config_append host rpc_response_timeout rpc_workers rpc_state_report_workers
         notify_nova_on_port_status_changes notify_nova_on_port_data_changes interface_driver
         ipam_driver api_paste_config policy_file router_distributed l3_ha allow_automatic_l3agent_failover
-        allow_automatic_dhcp_failover network_auto_schedule router_auto_schedule enable_new_agents
+        allow_automatic_dhcp_failover network_auto_schedule router_auto_schedule
         max_l3_agents_per_router dns_domain_for_ports vlan_transparent filter_validation
         control_exchange executor_thread_pool_size periodic_interval api_extensions_path
         allow_bulk allow_pagination allow_sorting max_header_line wsgi_keep_alive

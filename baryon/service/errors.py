@@ -228,3 +228,222 @@ class DuplicateAddressPairInRequest(BadRequest):
 
 class AllowedAddressPairExhausted(BadRequest):
     message = "The number of allowed address pair exceeds the maximum %(quota)s."
+
+
+# ---------------------------------------------------------------- agents and their scheduling
+
+
+class AgentNotFound(NotFound):
+    message = "Agent %(id)s could not be found."
+
+
+class InvalidDHCPAgent(AgentNotFound):
+    message = "Agent %(id)s is not a valid DHCP Agent or has been disabled."
+
+
+class InvalidL3Agent(AgentNotFound):
+    message = "Agent %(id)s is not a L3 Agent or has been disabled"
+
+
+class NetworkHostedByDHCPAgent(Conflict):
+    message = "The network %(network_id)s has been already hosted by the DHCP Agent %(agent_id)s."
+
+
+class NetworkNotHostedByDhcpAgent(Conflict):
+    message = "The network %(network_id)s is not hosted by the DHCP Agent %(agent_id)s."
+
+
+class RouterHostedByL3Agent(Conflict):
+    message = "The router %(router_id)s has been already hosted by the L3 Agent %(agent_id)s."
+
+
+# ---------------------------------------------------------------- security groups and rules
+
+
+class SecurityGroupRuleNotFound(NotFound):
+    message = "Security group rule %(id)s does not exist"
+
+
+class SecurityGroupInUse(Conflict):
+    message = "Security Group %(id)s %(reason)s."
+
+    def __init__(self, **fields: object) -> None:
+        fields.setdefault("reason", "in use")
+        super().__init__(**fields)
+
+
+class SecurityGroupCannotRemoveDefault(Conflict):
+    message = "Insufficient rights for removing default security group."
+
+
+class SecurityGroupCannotUpdateDefault(Conflict):
+    message = "Updating default security group not allowed."
+
+
+class SecurityGroupDefaultAlreadyExists(Conflict):
+    message = "Default security group already exists."
+
+
+class SecurityGroupRuleExists(Conflict):
+    message = "Security group rule already exists. Rule id is %(rule_id)s."
+
+
+class DuplicateSecurityGroupRuleInPost(Conflict):
+    message = "Duplicate Security Group Rule in POST."
+
+
+class SecurityGroupRuleInvalidProtocol(BadRequest):
+    message = ("Security group rule protocol %(protocol)s not supported. Only protocol values %(values)s "
+               "and integer representations [0 to 255] are supported.")
+
+
+class SecurityGroupRuleInvalidEtherType(BadRequest):
+    message = "Security group rule for ethertype '%(ethertype)s' not supported. Allowed values are %(values)s."
+
+
+class SecurityGroupInvalidPortValue(BadRequest):
+    message = "Invalid value for port %(port)s"
+
+
+class SecurityGroupInvalidPortRange(BadRequest):
+    message = "For TCP/UDP protocols, port_range_min must be <= port_range_max"
+
+
+class SecurityGroupInvalidIcmpValue(BadRequest):
+    message = "Invalid value for ICMP %(field)s (%(attr)s) %(value)s. It must be 0 to 255."
+
+
+class SecurityGroupMissingIcmpType(BadRequest):
+    message = "ICMP code (port-range-max) %(value)s is provided but ICMP type (port-range-min) is missing."
+
+
+class SecurityGroupInvalidProtocolForPort(BadRequest):
+    message = ("Ports cannot be specified for protocol %(protocol)s. "
+               "Ports are only supported for %(valid_port_protocols)s.")
+
+
+class SecurityGroupProtocolRequiredWithPorts(BadRequest):
+    message = "Must also specify protocol if port range is given."
+
+
+class SecurityGroupEthertypeConflictWithProtocol(BadRequest):
+    message = "Invalid ethertype %(ethertype)s for protocol %(protocol)s."
+
+
+class SecurityGroupRuleParameterConflict(BadRequest):
+    message = "Conflicting value ethertype %(ethertype)s for CIDR %(cidr)s"
+
+
+class SecurityGroupRemoteGroupAndRemoteIpPrefix(BadRequest):
+    message = "Only remote_ip_prefix or remote_group_id may be provided."
+
+
+class SecurityGroupNotSingleGroupRules(BadRequest):
+    message = "Only allowed to update rules for one security profile at a time"
+
+
+class SecurityGroupRulesNotSingleTenant(BadRequest):
+    message = "Multiple tenant_ids in bulk security group rule create not allowed"
+
+
+class InvalidCIDR(BadRequest):
+    message = "Invalid CIDR %(input)s given as IP prefix."
+
+
+# ---------------------------------------------------------------- quotas
+
+
+class TenantQuotaNotFound(NotFound):
+    message = "Quota for tenant %(tenant_id)s could not be found."
+
+
+class AdminRequired(NotAuthorized):
+    message = "User does not have admin privileges: %(reason)s."
+
+
+# ---------------------------------------------------------------- routers and floating IPs (neutron-lib l3, extraroute)
+
+
+class RouterNotFound(NotFound):
+    message = "Router %(router_id)s could not be found"
+
+
+class RouterInUse(Conflict):
+    message = "Router %(router_id)s %(reason)s"
+
+    def __init__(self, **fields: object) -> None:
+        fields.setdefault("reason", "still has ports")
+        super().__init__(**fields)
+
+
+class RouterInterfaceNotFound(NotFound):
+    message = "Router %(router_id)s does not have an interface with id %(port_id)s"
+
+
+class RouterInterfaceNotFoundForSubnet(NotFound):
+    message = "Router %(router_id)s has no interface on subnet %(subnet_id)s"
+
+
+class RouterInterfaceInUseByFloatingIP(Conflict):
+    message = ("Router interface for subnet %(subnet_id)s on router %(router_id)s cannot be deleted, "
+               "as it is required by one or more floating IPs.")
+
+
+class RouterInterfaceInUseByRoute(Conflict):
+    message = ("Router interface for subnet %(subnet_id)s on router %(router_id)s cannot be deleted, "
+               "as it is required by one or more routes.")
+
+
+class RouterExternalGatewayInUseByFloatingIp(Conflict):
+    message = ("Gateway cannot be updated for router %(router_id)s, since a gateway to external network "
+               "%(net_id)s is required by one or more floating IPs.")
+
+
+class FloatingIPNotFound(NotFound):
+    message = "Floating IP %(floatingip_id)s could not be found"
+
+
+class ExternalGatewayForFloatingIPNotFound(NotFound):
+    message = ("External network %(external_network_id)s is not reachable from subnet %(subnet_id)s.  "
+               "Therefore, cannot associate Port %(port_id)s with a Floating IP.")
+
+
+class FloatingIPPortAlreadyAssociated(Conflict):
+    message = ("Cannot associate floating IP %(floating_ip_address)s (%(fip_id)s) with port %(port_id)s "
+               "using fixed IP %(fixed_ip)s, as that fixed IP already has a floating IP on external "
+               "network %(net_id)s.")
+
+
+class FipAssociated(Conflict):
+    message = ('Unable to complete the operation on port "%(port_id)s" because the port still has an '
+               'associated floating IP.')
+
+
+class ExternalIpAddressExhausted(BadRequest):
+    message = "Unable to find any IP address on external network %(net_id)s."
+
+
+class ExternalNetworkInUse(Conflict):
+    message = ("External network %(net_id)s cannot be updated to be made non-external, since it has "
+               "existing gateway ports.")
+
+
+class PortInUse(Conflict):
+    message = ("Unable to complete operation on port %(port_id)s for network %(net_id)s. "
+               "Port already has an attached device %(device_id)s.")
+
+
+class ServicePortInUse(Conflict):
+    message = "Port %(port_id)s cannot be deleted directly via the port API: %(reason)s."
+
+
+class SubnetMismatchForPort(BadRequest):
+    message = "Subnet on port %(port_id)s does not match the requested subnet %(subnet_id)s."
+
+
+class InvalidRoutes(InvalidInput):
+    message = "Invalid format for routes: %(routes)s, %(reason)s"
+
+
+class RoutesExhausted(BadRequest):
+    message = "Unable to complete operation for %(router_id)s. The number of routes exceeds the maximum %(quota)s."

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from baryon.db import models as m
-from baryon.service import errors, feed, ml2, query, quotas, render, tags
+from baryon.service import bindings, errors, feed, l3, ml2, query, quotas, render, securitygroups, tags
 from baryon.service.base import Env, bump, new_id, check_revision, require_write, stamp_new
 from baryon.service.context import Context
 
@@ -88,6 +88,8 @@ class Networks:
 
         def work(session: Session) -> list[dict]:
             quotas.check_items(session, self.env, ctx.project_id, items, "network")
+            for project in sorted({attrs.get("project_id") or ctx.project_id for attrs in items}):
+                securitygroups.ensure_default(session, project)  # as Neutron: a project's first network
             rows = [self._create_one(session, ctx, attrs) for attrs in items]
             session.flush()
             result = self.render(session, rows)
@@ -156,6 +158,8 @@ class Networks:
         def work(session: Session) -> dict:
             row = load_owned(session, ctx, network_id)
             check_revision(row, if_match)
+            if attrs.get("router:external") is False and row.router_external:
+                l3.check_unexternal(session, row.id)  # not while router gateways use it
             changed = False
             for key, column in (("name", "name"), ("description", "description"),
                                 ("admin_state_up", "admin_state_up"), ("router:external", "router_external"),
@@ -203,6 +207,10 @@ class Networks:
         def work(session: Session) -> None:
             row = load_owned(session, ctx, network_id, "delete_network")
             check_revision(row, if_match)
+            if row.router_external:  # as Neutron: unassociated floating IPs go with the network
+                from baryon.service import floatingips  # NOTE: here, as floatingips imports this module
+
+                floatingips.delete_unassociated(self.env, session, row.id)
             in_use = session.execute(select(m.Port.id).where(
                 m.Port.network_id == row.id, m.Port.device_owner.not_in(AUTO_DELETE_OWNERS)).limit(1)).first()
             if in_use is not None:
@@ -218,6 +226,7 @@ class Networks:
                 subnets_service.delete_row(session, subnet)
             session.flush()
             tags.clear_all(session, row.id)
+            bindings.unbind_network(session, row.id)
             session.execute(delete(m.SegmentAllocation).where(m.SegmentAllocation.network_id == row.id))
             session.delete(row)
             feed.record(session, "network", "delete", body)

@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from baryon.db import models as m
-from baryon.service import errors, feed, ipam, query, quotas, render, securitygroups, tags
+from baryon.service import errors, feed, ipam, l3, query, quotas, render, securitygroups, tags
 from baryon.service.base import Env, bump, check_revision, require_write, stamp_new
 from baryon.service.context import Context
 from baryon.service.networks import load_visible as load_visible_network
@@ -134,6 +134,15 @@ class Ports:
             return result
 
         return self.env.write(work)
+
+    def create_row(self, session: Session, ctx: Context, attrs: dict) -> m.Port:
+        """One port in the caller's transaction, without quota check nor change log entry: for
+        the ports routers and floating IPs own (``l3ports``), which log it themselves."""
+        return self._create_one(session, ctx, attrs)
+
+    def readdress(self, session: Session, ctx: Context, row: m.Port, fixed_ips: list[dict]) -> None:
+        """Give ``row`` exactly ``fixed_ips``, keeping the addresses it holds (``l3ports``)."""
+        self._reallocate(session, ctx, row, fixed_ips)
 
     def _create_one(self, session: Session, ctx: Context, attrs: dict) -> m.Port:
         network = load_visible_network(session, ctx, attrs["network_id"])
@@ -402,8 +411,8 @@ class Ports:
                 row.mac_address = self._mac(session, row.network_id, attrs["mac_address"])
             if "port_security_enabled" in attrs:
                 row.port_security_enabled = attrs["port_security_enabled"]
-            if "security_groups" in attrs:
-                self._security(session, ctx, row, attrs["security_groups"], creating=False)
+            if "security_groups" in attrs:  # NOTE: null removes them all, as Neutron
+                self._security(session, ctx, row, attrs["security_groups"] or [], creating=False)
             if not row.port_security_enabled and self.env.port_security:
                 if row.security_group_bindings:
                     raise errors.PortSecurityPortHasSecurityGroup()
@@ -420,6 +429,7 @@ class Ports:
                 row.extra_dhcp_opts.extend(m.ExtraDhcpOpt(position=i, **o) for i, o in enumerate(merged))
             if "fixed_ips" in attrs:
                 self._reallocate(session, ctx, row, attrs["fixed_ips"])
+                l3.check_port_addresses(session, row)  # a floating IP's fixed address stays
             session.flush()
             body = self.render(session, [row])[0]
             if body != before:
@@ -455,6 +465,7 @@ class Ports:
         def work(session: Session) -> None:
             row = load_visible(session, ctx, port_id)
             check_revision(row, if_match)
+            l3.before_port_delete(session, ctx, row)  # L3 ports refused; floating IPs disassociated
             delete_row(session, row, self.env.port_security)
 
         self.env.write(work)

@@ -8,16 +8,22 @@ concurrent creates that would together pass the limit, the second waits for the 
 commit and then counts its row. An unlimited resource (-1) takes no lock and counts nothing.
 
 Limits: a ``quotas`` row for the project overrides the ``[quotas] quota_<resource>`` default.
+
+``Quotas`` serves the quota API (``baryon.api.routes.quotas``): admins list, show, set and reset
+any project's limits; a project reads its own. Setting a limit below the current usage is refused
+unless ``force`` (Neutron's quota-check-limit-default). Quota changes are not in the change log:
+they are not resources with ids and revisions, and no agent acts on them.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
 from baryon.service import errors
 from baryon.service.base import Env
+from baryon.service.context import Context
 
 # resource name (as in Neutron's quota API) -> the model whose rows count against it
 COUNTED: dict[str, type] = {
@@ -75,3 +81,88 @@ def check_items(session: Session, env: Env, ctx_project: str, items: list[dict],
         per_project[project] = per_project.get(project, 0) + 1
     for project, adding in sorted(per_project.items()):
         check(session, env, project, resource, adding)
+
+
+# ---------------------------------------------------------------- the quota API
+
+MAX_LIMIT = 2**31 - 1  # neutron's DB_INTEGER_MAX_VALUE
+
+
+def _authorize(ctx: Context, project_id: str | None, action: str) -> None:
+    """Admins manage every project's quotas; a project may read its own."""
+    if not ctx.is_admin and (project_id is None or project_id != ctx.project_id or action != "get_quota"):
+        raise errors.PolicyNotAuthorized(rule=f"rule:{action}")
+
+
+def check_update_allowed(ctx: Context) -> None:
+    """Before the body is parsed, as Neutron: a member's PUT is a 403 whatever it carries."""
+    _authorize(ctx, None, "update_quota")
+
+
+class Quotas:
+    """``/v2.0/quotas``: Neutron's quotas, quota_details and default-quota views. A project's
+    limits are stored only where they differ from the defaults that were set (``quotas`` rows)."""
+
+    def __init__(self, env: Env):
+        self.env = env
+
+    def defaults(self) -> dict[str, int]:
+        return {resource: default_limit(self.env, resource) for resource in COUNTED}
+
+    def list(self, ctx: Context) -> list[dict]:
+        _authorize(ctx, None, "get_quota")
+        with self.env.db.read() as session:
+            projects = sorted(set(session.execute(select(m.Quota.project_id)).scalars()))
+            return [{**limits(session, self.env, p), "project_id": p, "tenant_id": p} for p in projects]
+
+    def get(self, ctx: Context, project_id: str) -> dict:
+        _authorize(ctx, project_id, "get_quota")
+        with self.env.db.read() as session:
+            return limits(session, self.env, project_id)
+
+    def get_default(self, ctx: Context, project_id: str) -> dict:
+        _authorize(ctx, project_id, "get_quota")
+        return self.defaults()
+
+    def details(self, ctx: Context, project_id: str) -> dict:
+        if not ctx.is_admin and project_id != ctx.project_id:
+            raise errors.AdminRequired(reason="Only admin is authorized to access quotas for another tenant")
+        with self.env.db.read() as session:
+            return {resource: {"limit": limit, "used": used(session, project_id, resource), "reserved": 0}
+                    for resource, limit in limits(session, self.env, project_id).items()}
+
+    def update(self, ctx: Context, project_id: str, values: dict[str, int], force: bool = False) -> dict:
+        """Set limits; unless ``force``, a limit below what the project already uses is refused
+        (Neutron's quota-check-limit, the default since quota-check-limit-default)."""
+        _authorize(ctx, project_id, "update_quota")
+
+        def work(session: Session) -> dict:
+            for resource, limit in sorted(values.items()):
+                if not force and limit >= 0:
+                    in_use = used(session, project_id, resource)
+                    if in_use > limit:
+                        raise errors.HTTPBadRequest(
+                            msg=f"Quota limit {limit} for {resource} must be greater than or equal to "
+                                f"already used {in_use}")
+                row = session.get(m.Quota, (project_id, resource))
+                if row is None:
+                    session.add(m.Quota(project_id=project_id, resource=resource, limit=limit))
+                else:
+                    row.limit = limit
+                if limit >= 0 and session.get(m.QuotaLock, (project_id, resource)) is None:
+                    # NOTE: made here, the lock row is not raced for by the project's first creates.
+                    session.add(m.QuotaLock(project_id=project_id, resource=resource))
+            session.flush()
+            return limits(session, self.env, project_id)
+
+        return self.env.write(work)
+
+    def reset(self, ctx: Context, project_id: str) -> None:
+        _authorize(ctx, project_id, "delete_quota")
+
+        def work(session: Session) -> None:
+            deleted = session.execute(delete(m.Quota).where(m.Quota.project_id == project_id)).rowcount
+            if not deleted:
+                raise errors.TenantQuotaNotFound(tenant_id=project_id)
+
+        self.env.write(work)

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from baryon.config import Settings
 from baryon.db.engine import Database
-from baryon.service import networks, ports, subnets
+from baryon.service import floatingips, networks, ports, quotas, routers, securitygroups, subnets
+from baryon.service.agents import Agents
+from baryon.service.agentschedulers import AgentSchedulers
 from baryon.service.base import Env
 from baryon.service.tags import Tags, TagTarget
 
@@ -18,14 +20,31 @@ class Services:
     subnets: subnets.Subnets
     ports: ports.Ports
     tags: Tags
+    agents: Agents
+    agentschedulers: AgentSchedulers
+    security_groups: securitygroups.SecurityGroups
+    security_group_rules: securitygroups.SecurityGroupRules
+    quotas: quotas.Quotas
+    routers: routers.Routers
+    floatingips: floatingips.FloatingIPs
 
     @classmethod
     def create(cls, settings: Settings, db: Database) -> "Services":
         env = Env.create(settings, db)
         nets, subs, prts = networks.Networks(env), subnets.Subnets(env), ports.Ports(env)
+        groups = securitygroups.SecurityGroups(env)
+        rtrs, fips = routers.Routers(env), floatingips.FloatingIPs(env)
         targets = {
             "networks": TagTarget(networks.load_owned, lambda s, row: nets.render(s, [row])[0]),
             "subnets": TagTarget(subnets.load_owned, lambda s, row: subs.render(s, [row])[0]),
             "ports": TagTarget(ports.load_visible, lambda s, row: prts.render(s, [row])[0]),
+            "security_groups": TagTarget(securitygroups.load_visible, lambda s, row: groups.render(s, [row])[0]),
+            "routers": TagTarget(routers.load_visible, lambda s, row: rtrs.render(s, [row])[0]),
+            "floatingips": TagTarget(floatingips.load_visible, lambda s, row: fips.render(s, [row])[0]),
         }
-        return cls(env=env, networks=nets, subnets=subs, ports=prts, tags=Tags(env, targets))
+        agents = Agents(env)
+        schedulers = AgentSchedulers(env, agents, nets.render, rtrs.render)
+        return cls(env=env, networks=nets, subnets=subs, ports=prts, tags=Tags(env, targets),
+                   agents=agents, agentschedulers=schedulers, security_groups=groups,
+                   security_group_rules=securitygroups.SecurityGroupRules(env, groups),
+                   quotas=quotas.Quotas(env), routers=rtrs, floatingips=fips)

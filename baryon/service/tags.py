@@ -19,7 +19,8 @@ from baryon.service import errors, feed
 from baryon.service.base import Env, bump, require_write
 from baryon.service.context import Context
 
-SINGULAR = {"networks": "network", "subnets": "subnet", "ports": "port"}
+SINGULAR = {"networks": "network", "subnets": "subnet", "ports": "port", "security_groups": "security_group",
+            "routers": "router", "floatingips": "floatingip"}
 
 
 def set_initial(session: Session, resource: str, resource_id: str, tags: list[str]) -> None:

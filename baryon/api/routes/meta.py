@@ -38,6 +38,30 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "ip-substring-filtering": ("IP address substring filtering", "Provides IP address substring filtering when listing ports"),
     "empty-string-filtering": ("Empty String Filtering Extension", "Allow filtering by attributes with empty string value"),
     "port-security": ("Port Security", "Provides port security"),
+    "security-group": ("security-group", "The security groups extension."),
+    "stateful-security-group": ("Stateful security group", "Indicates if the security group is stateful or not"),
+    "security-groups-normalized-cidr": ("Normalized CIDR field for security group rules",
+                                        "Add new field with normalized remote_ip_prefix cidr in SG rule"),
+    "port-security-groups-filtering": ("Port filtering on security groups",
+                                       "Provides security groups filtering when listing ports"),
+    "quotas": ("Quota management support", "Expose functions for quotas management per project"),
+    "quota_details": ("Quota details management support", "Expose functions for quotas usage statistics per project"),
+    "quota-check-limit": ("Quota engine limit check",
+                          "Support for checking the resource usage before applying a new quota limit"),
+    "quota-check-limit-default": ("Quota engine limit check by default", "By default, the Neutron quota engine "
+                                  "checks the resource usage before applying a new quota limit"),
+    "agent": ("agent", "The agent management extension."),
+    "dhcp_agent_scheduler": ("DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
+    "l3_agent_scheduler": ("L3 Agent Scheduler", "Schedule routers among l3 agents"),
+    "router": ("Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and "
+               "access to external networks via a NAT gateway."),
+    "ext-gw-mode": ("Neutron L3 Configurable external gateway mode",
+                    "Extension of the router abstraction for specifying whether SNAT should occur on the "
+                    "external gateway"),
+    "extraroute": ("Neutron Extra Route", "Extra routes configuration for L3 router"),
+    "extraroute-atomic": ("Atomically add/remove extra routes",
+                          "Edit extra routes of a router on server side by atomically adding/removing extra routes"),
+    "fip-port-details": ("Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"),
 }
 
 

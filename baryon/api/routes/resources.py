@@ -35,6 +35,16 @@ class Collection:
     schema: dict[str, Attr]
     service_name: str
     listing: Listing
+    path: str = ""  # the URL segment when it differs from the body key: "security-groups"
+    updatable: bool = True  # PUT on a member (security group rules have none: 405)
+    taggable: bool = True  # the tags sub-resource (standard-attr-tag)
+    # False: nothing is created through the API (agents register themselves). As in Neutron, a
+    # POST is still parsed (attributes refused as for any resource), then refused: 400 BadRequest.
+    allow_create: bool = True
+
+    @property
+    def segment(self) -> str:
+        return self.path or self.collection
 
 
 def _links(request: Request, collection: str, items: list[dict], limit: int | None, page_reverse: bool) -> list[dict]:
@@ -88,6 +98,8 @@ def _collection_routes(services: Services, c: Collection, schema: dict[str, Attr
                 body[f"{c.collection}_links"] = links
             return json(body)
         items, bulk = req.parse_create(schema, c.resource, c.collection, await request.body(), ctx)
+        if not c.allow_create:
+            raise errors.BadRequest(resource=c.resource, msg=f"{c.collection} cannot be created through the API")
         created = await run_in_threadpool(service.create, ctx, items)
         shown = [req.present(schema, i, ctx) for i in created]
         return json({c.collection: shown} if bulk else {c.resource: shown[0]}, 201)
@@ -133,12 +145,16 @@ def _collection_routes(services: Services, c: Collection, schema: dict[str, Attr
         await run_in_threadpool(services.tags.remove, ctx, c.collection, rid, name)
         return Response(status_code=204)
 
-    prefix = f"/v2.0/{c.collection}"
+    prefix = f"/v2.0/{c.segment}"
+    member_methods = ["GET", "PUT", "DELETE"] if c.updatable else ["GET", "DELETE"]
+    tag_routes = [
+        Route(prefix + "/{id}/tags", tags, methods=["GET", "PUT", "DELETE"]),
+        Route(prefix + "/{id}/tags/{tag}", tag, methods=["GET", "PUT", "DELETE"]),
+    ] if c.taggable else []
     return [
         Route(prefix, index, methods=["GET", "POST"]),
         Route(prefix + ".json", index, methods=["GET", "POST"]),
-        Route(prefix + "/{id}/tags", tags, methods=["GET", "PUT", "DELETE"]),
-        Route(prefix + "/{id}/tags/{tag}", tag, methods=["GET", "PUT", "DELETE"]),
-        Route(prefix + "/{id}.json", member, methods=["GET", "PUT", "DELETE"]),
-        Route(prefix + "/{id}", member, methods=["GET", "PUT", "DELETE"]),
+        *tag_routes,
+        Route(prefix + "/{id}.json", member, methods=member_methods),
+        Route(prefix + "/{id}", member, methods=member_methods),
     ]

@@ -1,0 +1,48 @@
+"""Security group and rule attributes (neutron's security-group, stateful-security-group,
+security-groups-normalized-cidr). A rule's protocol, ports, ethertype and prefix convert with the
+pure ``sgrules`` converters, which raise Neutron's typed errors (as its ``convert_to`` functions)."""
+
+from baryon.api.schemas.types import (
+    STANDARD, Attr, boolean, list_of, nullable, one_of, string, uuid_str,
+)
+from baryon.service import errors, sgrules
+
+
+def group_name(data: object) -> str:
+    """Neutron's ``type:name_not_default``: only the project's own default group is ``default``."""
+    value = string(255)(data)
+    if value.lower() == "default":
+        raise errors.SecurityGroupDefaultAlreadyExists()
+    return value
+
+
+GROUP_ATTRS: dict[str, Attr] = {
+    **STANDARD,
+    "name": Attr(group_name, filter_convert=str),
+    "stateful": Attr(boolean),
+    "security_group_rules": Attr(list_of(dict), allow_post=False, allow_put=False, filter=False),
+    "shared": Attr(boolean, allow_post=False, allow_put=False, filter=False),
+}
+
+_READ_ONLY = {"allow_post": False, "allow_put": False}
+
+RULE_ATTRS: dict[str, Attr] = {
+    "id": STANDARD["id"],
+    "project_id": STANDARD["project_id"],
+    "tenant_id": STANDARD["tenant_id"],
+    "description": Attr(string(255), allow_put=False),
+    "created_at": STANDARD["created_at"],
+    "updated_at": STANDARD["updated_at"],
+    "revision_number": STANDARD["revision_number"],
+    "security_group_id": Attr(uuid_str, allow_put=False, required=True, filter_convert=str),
+    "direction": Attr(one_of(*sgrules.DIRECTIONS), allow_put=False, required=True),
+    "ethertype": Attr(sgrules.convert_ethertype, allow_put=False),
+    "protocol": Attr(sgrules.convert_protocol, allow_put=False, filter_convert=str),
+    "port_range_min": Attr(sgrules.convert_port, allow_put=False),
+    "port_range_max": Attr(sgrules.convert_port, allow_put=False),
+    "remote_ip_prefix": Attr(sgrules.convert_prefix, allow_put=False, filter_convert=str),
+    "remote_group_id": Attr(nullable(uuid_str), allow_put=False, filter_convert=str),
+    # NOTE: address groups are not served: the attribute is always null and can't be set.
+    "remote_address_group_id": Attr(nullable(uuid_str), **_READ_ONLY, filter_convert=str),
+    "normalized_cidr": Attr(nullable(string(64)), **_READ_ONLY, filter=False),
+}
