@@ -91,13 +91,13 @@ def parse_create(schema: dict[str, Attr], resource: str, collection: str, raw: b
     """Returns the items and whether the request was a bulk one."""
     body = decode(raw)
     if not isinstance(body, dict) or not body:
-        raise bad(f"Resource body required")
+        raise bad("Resource body required")
     if resource in body and len(body) == 1:
         return [check_item(schema, resource, body[resource], ctx, create=True)], False
     if collection in body and len(body) == 1:
         items = body[collection]
         if not isinstance(items, list) or not items:
-            raise bad(f"Resources required")
+            raise bad("Resources required")
         return [check_item(schema, resource, item, ctx, create=True) for item in items], True
     raise bad(f"Unable to find '{resource}' in request body")
 

@@ -77,6 +77,20 @@ def bump(row: object) -> None:
     row.updated_at = now()  # type: ignore[attr-defined]
 
 
+def record_update(session: Session, resource: str, row: object, before: dict,
+                  render_one: Callable[[object], dict]) -> dict:
+    """End of an update: if the resource's representation changed, bump its revision and log
+    it; return what the client sees. ``before`` is ``render_one(row)`` taken before the change."""
+    session.flush()
+    body = render_one(row)
+    if body != before:
+        bump(row)
+        session.flush()
+        body = render_one(row)
+        feed.record(session, resource, "update", body)
+    return body
+
+
 def check_revision(row: object, if_match: int | None) -> None:
     if if_match is not None and row.revision_number != if_match:  # type: ignore[attr-defined]
         raise errors.RevisionNumberConstraintFailed(expected=if_match, current=row.revision_number)  # type: ignore[attr-defined]

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from baryon.db import models as m
 from baryon.service import errors, feed, l3, l3ports, networks as networks_service, ports as ports_service, query
 from baryon.service import quotas, tags
-from baryon.service.base import Env, bump, check_revision, require_write, stamp_new
+from baryon.service.base import Env, check_revision, record_update, require_write, stamp_new
 from baryon.service.context import Context
 
 LISTING = query.Listing(
@@ -253,14 +253,7 @@ class FloatingIPs:
             if "description" in attrs:
                 row.description = attrs["description"]
             self._associate(session, ctx, row, attrs)
-            session.flush()
-            body = self.render(session, [row])[0]
-            if body != before:
-                bump(row)
-                session.flush()
-                body = self.render(session, [row])[0]
-                feed.record(session, "floatingip", "update", body)
-            return body
+            return record_update(session, "floatingip", row, before, lambda r: self.render(session, [r])[0])
 
         return self.env.write(work)
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, lazyload
 
 from baryon.db import models as m
 from baryon.service import errors, feed, ipam, l3, query, quotas, render, securitygroups, tags
-from baryon.service.base import Env, bump, check_revision, require_write, stamp_new
+from baryon.service.base import Env, check_revision, record_update, require_write, stamp_new
 from baryon.service.context import Context
 from baryon.service.networks import load_visible as load_visible_network
 from baryon.service.subnets import pools_of
@@ -430,14 +430,7 @@ class Ports:
             if "fixed_ips" in attrs:
                 self._reallocate(session, ctx, row, attrs["fixed_ips"])
                 l3.check_port_addresses(session, row)  # a floating IP's fixed address stays
-            session.flush()
-            body = self.render(session, [row])[0]
-            if body != before:
-                bump(row)
-                session.flush()
-                body = self.render(session, [row])[0]
-                feed.record(session, "port", "update", body)
-            return body
+            return record_update(session, "port", row, before, lambda r: self.render(session, [r])[0])
 
         return self.env.write(work)
 

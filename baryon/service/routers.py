@@ -38,7 +38,7 @@ from baryon.db import models as m
 from baryon.service import (
     bindings, errors, feed, l3, l3ports, networks as networks_service, query, quotas, render, router_interfaces, tags,
 )
-from baryon.service.base import Env, bump, check_revision, require_write, stamp_new
+from baryon.service.base import Env, bump, check_revision, record_update, require_write, stamp_new
 from baryon.service.context import Context
 
 LISTING = query.Listing(
@@ -271,14 +271,7 @@ class Routers:
             check_revision(row, if_match)
             before = self.render(session, [row])[0]
             change(session, row)
-            session.flush()
-            body = self.render(session, [row])[0]
-            if body != before:
-                bump(row)
-                session.flush()
-                body = self.render(session, [row])[0]
-                feed.record(session, "router", "update", body)
-            return body
+            return record_update(session, "router", row, before, lambda r: self.render(session, [r])[0])
 
         return self.env.write(work)
 

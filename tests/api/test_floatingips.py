@@ -124,7 +124,7 @@ def test_create_is_refused_as_neutron_refuses_it(admin: httpx.Client, member: ht
     assert refused(member, 400, "BadRequest", floating_network_id=v6_only["id"]) == (
         f"Bad floatingip request: Network {v6_only['id']} does not contain any IPv4 subnet.")
     message = refused(member, 403, "PolicyNotAuthorized", floating_network_id=topology.ext["id"],
-                      floating_ip_address="203.0.113.9")
+                      floating_ip_address="203.0.113.250")
     assert "rule:create_floatingip:floating_ip_address" in message
     assert refused(member, 400, "BadRequest", floating_network_id=topology.ext["id"],
                    fixed_ip_address="10.0.0.5") == (
@@ -135,10 +135,10 @@ def test_create_is_refused_as_neutron_refuses_it(admin: httpx.Client, member: ht
     assert listed(member, "floatingips") == []
 
     # The admin may ask for the address; a taken one is a 409, one off the subnet a 400.
-    asked = create(admin, "floatingip", floating_network_id=topology.ext["id"], floating_ip_address="203.0.113.9")
-    assert asked["floating_ip_address"] == "203.0.113.9"
+    asked = create(admin, "floatingip", floating_network_id=topology.ext["id"], floating_ip_address="203.0.113.250")
+    assert asked["floating_ip_address"] == "203.0.113.250"
     refused(admin, 409, "IpAddressAlreadyAllocated", floating_network_id=topology.ext["id"],
-            floating_ip_address="203.0.113.9")
+            floating_ip_address="203.0.113.250")
     refused(admin, 400, "InvalidIpForNetwork", floating_network_id=topology.ext["id"],
             floating_ip_address="198.51.100.9")
     # A subnet may be chosen (an external network with two).

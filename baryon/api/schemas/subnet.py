@@ -2,7 +2,7 @@
 
 from baryon.api.schemas.types import (
     STANDARD, Attr, boolean, cidr, dict_items, integer, ip_address, ip_or_cidr, list_of, nullable, one_of,
-    string, uuid_str,
+    uuid_str,
 )
 
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
