@@ -30,18 +30,6 @@ OVS, DHCP, L3 = "Open vSwitch agent", "DHCP agent", "L3 agent"
 
 
 @pytest.fixture
-def admin(baryon: BaryonServer) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint) as client:
-        yield client
-
-
-@pytest.fixture
-def member(baryon: BaryonServer, project: str) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint, project) as client:
-        yield client
-
-
-@pytest.fixture
 def host() -> str:
     return name("host")
 

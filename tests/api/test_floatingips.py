@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -30,18 +29,6 @@ KEYS = {"id", "project_id", "tenant_id", "floating_ip_address", "floating_networ
         "fixed_ip_address", "status", "description", "port_details", "tags", "created_at", "updated_at",
         "revision_number"}
 POOL = ipaddress.ip_network("203.0.113.0/24")
-
-
-@pytest.fixture
-def admin(baryon: BaryonServer) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint) as client:
-        yield client
-
-
-@pytest.fixture
-def member(baryon: BaryonServer, project: str) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint, project) as client:
-        yield client
 
 
 @dataclass

@@ -22,18 +22,6 @@ from tests.support.server import BaryonServer
 PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 
 
-@pytest.fixture
-def admin(baryon: BaryonServer) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint) as client:
-        yield client
-
-
-@pytest.fixture
-def member(baryon: BaryonServer, project: str) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint, project) as client:
-        yield client
-
-
 def create(client: httpx.Client, **attrs) -> dict:
     response = client.post("/networks", json={"network": attrs})
     assert response.status_code == 201, response.text

@@ -28,18 +28,6 @@ NEUTRON_DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "router": 10, "f
 UNLIMITED = dict.fromkeys(NEUTRON_DEFAULTS, -1)
 
 
-@pytest.fixture
-def admin(baryon: BaryonServer) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint) as client:
-        yield client
-
-
-@pytest.fixture
-def member(baryon: BaryonServer, project: str) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint, project) as client:
-        yield client
-
-
 @pytest.fixture(scope="module", params=["sqlite"])
 def stock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonServer]:
     """A SQLite server with Neutron's default quotas (nothing in [quotas])."""

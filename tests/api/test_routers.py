@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import openstack.exceptions
@@ -28,18 +27,6 @@ from tests.support.server import BaryonServer
 MEMBER_KEYS = {"id", "name", "description", "project_id", "tenant_id", "admin_state_up", "status",
                "external_gateway_info", "routes", "tags", "created_at", "updated_at", "revision_number"}
 INFO_KEYS = {"id", "tenant_id", "project_id", "port_id", "network_id", "subnet_id", "subnet_ids"}
-
-
-@pytest.fixture
-def admin(baryon: BaryonServer) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint) as client:
-        yield client
-
-
-@pytest.fixture
-def member(baryon: BaryonServer, project: str) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint, project) as client:
-        yield client
 
 
 def gateway_ports(admin: httpx.Client, router_id: str) -> list[dict]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -22,18 +21,6 @@ from tests.api.test_concurrency import change_log
 from tests.support.server import BaryonServer
 
 GROUPS, RULES = "/security-groups", "/security-group-rules"
-
-
-@pytest.fixture
-def admin(baryon: BaryonServer) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint) as client:
-        yield client
-
-
-@pytest.fixture
-def member(baryon: BaryonServer, project: str) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint, project) as client:
-        yield client
 
 
 def create_group(client: httpx.Client, **attrs) -> dict:

@@ -8,7 +8,6 @@ networks by default).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import openstack.exceptions
@@ -16,18 +15,6 @@ import pytest
 
 from tests.api.helpers import cli, fault, http, name, sdk, timestamp
 from tests.support.server import BaryonServer
-
-
-@pytest.fixture
-def admin(baryon: BaryonServer) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint) as client:
-        yield client
-
-
-@pytest.fixture
-def member(baryon: BaryonServer, project: str) -> Iterator[httpx.Client]:
-    with http(baryon.endpoint, project) as client:
-        yield client
 
 
 @pytest.fixture
