@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 
 from baryon import config
+from baryon.cli import lab as lab_cli
 
 LOG = logging.getLogger("baryon")
 
@@ -42,6 +44,17 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bound_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sys.exit(f"baryon: cannot listen on {host}:{port}: {exc.strerror}")
+    return sock
+
+
 def cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -64,7 +77,15 @@ def cmd_server(args: argparse.Namespace) -> int:
              "s" if workers > 1 else "", db.url.render_as_string(hide_password=True))
     common = dict(host=host, port=port, log_level="warning", access_log=False, lifespan="on",
                   timeout_keep_alive=30, loop="auto", http="auto")
-    if workers == 1:
+    if args.listen_fd:
+        # Sockets handed over by a supervisor (the lab passes a listener it opened on the machine's
+        # loopback): served beside bind_host:bind_port, in one worker.
+        if workers != 1:
+            sys.exit("baryon: --listen-fd needs api_workers = 1")
+        listeners = [_bound_socket(host, port), *(socket.socket(fileno=fd) for fd in args.listen_fd)]
+        server = uvicorn.Server(uvicorn.Config(api_app.create_app(settings), **common))  # type: ignore[arg-type]
+        server.run(sockets=listeners)
+    elif workers == 1:
         uvicorn.run(api_app.create_app(settings), **common)  # type: ignore[arg-type]
     else:
         os.environ[api_app.CONFIG_ENV] = os.pathsep.join(os.path.abspath(f) for f in args.config_file)
@@ -82,11 +103,14 @@ def parser() -> argparse.ArgumentParser:
         return p
 
     server = with_config(sub.add_parser("server", help="run the Networking API v2.0 server"))
+    server.add_argument("--listen-fd", type=int, action="append", default=[], metavar="FD",
+                        help="also serve on this inherited listening socket (for supervisors such as the lab)")
     server.set_defaults(func=cmd_server)
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = with_config(db_sub.add_parser("upgrade", help="migrate the database schema to the latest revision"))
     upgrade.set_defaults(func=cmd_db_upgrade)
+    lab_cli.add_parser(sub)
     return top
 
 
@@ -94,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
+    if args.command == "lab":
+        return lab_cli.run(args)
     return args.func(args)
 
 

@@ -1,0 +1,143 @@
+"""The configuration files of the lab's nodes, in Neutron's format (pure: topology in, text out).
+
+The server gets ``neutron.conf`` and the seed's ``ml2_conf.ini``; every OVS node gets a
+``neutron.conf`` (its ``host`` and where the server is) and an ``ml2_conf.ini`` with the seed's
+``[ml2*]``, ``[securitygroup]``, ``[agent]`` and ``[ovs]`` sections, filled with that node's
+``local_ip``; the network node also gets ``dhcp_agent.ini`` and ``l3_agent.ini``. The values are
+the seed's except where this machine needs otherwise:
+
+- NOTE: ``datapath_type = netdev``, not the seed's ``system``: there is no openvswitch kernel
+  module here (DATAPLANE.md), so every bridge runs in ovs-vswitchd's userspace datapath.
+- NOTE: ``bridge_mappings = physnet1:br-ex`` on the network node only: as in the seed, br-ex (the
+  way out to physnet1) exists there alone; a compute node has no provider bridge.
+"""
+
+from __future__ import annotations
+
+from baryon.lab.topology import OVSDB_TCP, PHYSNET, Node, Topology
+
+ML2_COMMON = f"""\
+[ml2]
+type_drivers = flat,vlan,vxlan
+tenant_network_types = vxlan
+mechanism_drivers = openvswitch,l2population
+extension_drivers = port_security
+
+[ml2_type_vlan]
+network_vlan_ranges =
+
+[ml2_type_flat]
+flat_networks = {PHYSNET}
+
+[ml2_type_vxlan]
+vni_ranges = 1:1000
+
+[securitygroup]
+firewall_driver = neutron.agent.linux.iptables_firewall.OVSHybridIptablesFirewallDriver
+"""
+
+
+def server_conf(topology: Topology, state_dir: str) -> str:
+    """``neutron.conf`` of the controller: the API on the management network, SQLite under the lab."""
+    return f"""\
+[DEFAULT]
+host = controller
+bind_host = {topology.server_ip}
+bind_port = {topology.server_port}
+api_workers = 1
+auth_strategy = noauth
+state_path = {state_dir}
+core_plugin = ml2
+service_plugins = router
+
+[database]
+connection = sqlite:///{state_dir}/baryon.sqlite
+
+[quotas]
+quota_network = -1
+quota_subnet = -1
+quota_port = -1
+quota_router = -1
+quota_floatingip = -1
+quota_security_group = -1
+quota_security_group_rule = -1
+"""
+
+
+def server_ml2_conf() -> str:
+    return ML2_COMMON
+
+
+def node_neutron_conf(topology: Topology, node: Node, state_dir: str) -> str:
+    """``neutron.conf`` of an agent node: its host name and the server it reports to."""
+    return f"""\
+[DEFAULT]
+host = {node.name}
+state_path = {state_dir}
+
+[agent]
+report_interval = 30
+
+[baryon]
+# Where this node's agents reach the server (over the management network): agents watch
+# the server's change feed over HTTP instead of Neutron's message queue.
+server_url = {topology.server_url}
+"""
+
+
+def node_ml2_conf(node: Node) -> str:
+    """The seed's ``ml2_conf.ini`` for an OVS node, with that node's ``[ovs]`` values."""
+    mappings = ",".join(f"{physnet}:{bridge}" for physnet, bridge in node.bridge_mappings)
+    return ML2_COMMON + f"""
+[agent]
+tunnel_types = vxlan
+l2_population = true
+arp_responder = true
+
+[ovs]
+bridge_mappings = {mappings}
+integration_bridge = br-int
+tunnel_bridge = br-tun
+datapath_type = netdev
+ovsdb_connection = {OVSDB_TCP}
+local_ip = {node.local_ip}
+"""
+
+
+def dhcp_agent_ini() -> str:
+    return f"""\
+[DEFAULT]
+interface_driver = openvswitch
+ovs_use_veth = true
+dhcp_driver = neutron.agent.linux.dhcp.Dnsmasq
+enable_isolated_metadata = false
+
+[ovs]
+ovsdb_connection = {OVSDB_TCP}
+"""
+
+
+def l3_agent_ini() -> str:
+    return f"""\
+[DEFAULT]
+interface_driver = openvswitch
+ovs_use_veth = true
+agent_mode = legacy
+
+[ovs]
+ovsdb_connection = {OVSDB_TCP}
+"""
+
+
+def node_files(topology: Topology, node: Node, state_dir: str) -> dict[str, str]:
+    """File name -> content for ``node`` (empty for nodes that run no Baryon process)."""
+    if node.role == "controller":
+        return {"neutron.conf": server_conf(topology, state_dir), "ml2_conf.ini": server_ml2_conf()}
+    if not node.runs_ovs:
+        return {}
+    files = {"neutron.conf": node_neutron_conf(topology, node, state_dir), "ml2_conf.ini": node_ml2_conf(node)}
+    if "dhcp" in node.agents:
+        files["dhcp_agent.ini"] = dhcp_agent_ini()
+    if "l3" in node.agents:
+        files["l3_agent.ini"] = l3_agent_ini()
+    return files

@@ -1,0 +1,194 @@
+"""``lab up``, ``lab down`` and ``lab status``: build, remove and describe the whole lab.
+
+``up`` is idempotent and repairs: each step converges (``ensure_*``), so a second ``up`` leaves a
+running lab as it is and rebuilds whatever is missing (a killed daemon, a lost namespace, a
+half-finished first ``up``). ``down`` removes everything the lab made, found three ways so that
+it works after a crash too: the pidfiles under the state directory (processes whose command line
+names it), every process inside one of the lab's namespaces, and every namespace whose name
+carries the lab's prefix; then the mounts and files under the state directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from baryon.lab import configs, fabric, host, server
+from baryon.lab.ovs import NodeOvs
+from baryon.lab.state import LabParams, LabPaths
+from baryon.lab.topology import DEFAULT_PREFIX, Node, Topology, describe
+
+Progress = Callable[[str], None]
+REQUIRED_COMMANDS = ("ip", "nsenter", "unshare", "ethtool", "ovs-vsctl", "ovsdb-server", "ovs-vswitchd",
+                     "ovsdb-tool", "mount", "umount")
+# Agent kinds the lab starts on the nodes that run them; later issues add the agents.
+AVAILABLE_AGENTS: tuple[str, ...] = ()
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+@dataclass
+class Lab:
+    paths: LabPaths
+    params: LabParams
+
+    @classmethod
+    def open(cls, state_dir: Path, prefix: str | None = None, computes: int | None = None,
+             api_port: int | None = None) -> Lab:
+        """The lab at ``state_dir``: its recorded parameters, overridden by those given."""
+        paths = LabPaths(state_dir.resolve())
+        recorded = paths.read_params()
+        params = LabParams(
+            prefix=prefix or (recorded.prefix if recorded else DEFAULT_PREFIX),
+            computes=computes if computes is not None else (recorded.computes if recorded else 2),
+            api_port=api_port if api_port is not None else (recorded.api_port if recorded else 9696))
+        return cls(paths, params)
+
+    @property
+    def topology(self) -> Topology:
+        return describe(self.params.prefix, self.params.computes, self.params.api_port)
+
+    def ovs(self, node: Node) -> NodeOvs:
+        return NodeOvs(node.name, node.netns, self.paths)
+
+    def place(self, node: Node) -> host.Place:
+        """Where a command runs "logged in" to ``node``: its namespaces, its OVS's files."""
+        if node.runs_ovs:
+            return self.ovs(node).place()
+        return host.Place(node.netns, self.paths.mnt_file(node.name))
+
+    # ------------------------------------------------------------ up
+
+    def up(self, progress: Progress = _quiet) -> None:
+        missing = [c for c in REQUIRED_COMMANDS if shutil.which(c) is None]
+        if missing:
+            raise host.LabError(f"missing commands: {', '.join(missing)} (run bin/setup --lab)")
+        recorded = self.paths.read_params()
+        if recorded and recorded != self.params and host.list_netns(recorded.prefix):
+            raise host.LabError(
+                f"a lab with {recorded.computes} computes, prefix {recorded.prefix!r} and API port "
+                f"{recorded.api_port} is already up at {self.paths.root}; `baryon lab down` first")
+        topology = self.topology
+        started = time.monotonic()
+
+        def step(message: str) -> None:
+            progress(f"[{time.monotonic() - started:5.2f}s] {message}")
+
+        self.paths.write_params(self.params)
+        host.ensure_private_dir(self.paths.ns_dir)
+        fabric.ensure_fabric(topology)
+        step(f"fabric {topology.fabric_netns}: bridges {', '.join(topology.fabric_bridges)}")
+        for node in topology.nodes:
+            host.ensure_netns(node.netns)
+            host.ensure_node_mountns(node.netns, self.paths.mnt_file(node.name))
+            fabric.ensure_node_links(topology, node)
+            self._write_configs(topology, node)
+        step(f"nodes: {', '.join(n.name for n in topology.nodes)} (namespaces, links, addresses, configs)")
+
+        ovs_nodes = [n for n in topology.nodes if n.runs_ovs]
+
+        def start_ovs(node: Node) -> None:
+            ovs = self.ovs(node)
+            ovs.ensure_running()
+            fabric.ensure_node_bridges(node, ovs)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(start_ovs, ovs_nodes))
+        step(f"Open vSwitch on {', '.join(n.name for n in ovs_nodes)}: ovsdb-server, ovs-vswitchd, "
+             "br-phy (local_ip), br-ex on network")
+        pid = server.ensure_running(topology, self.paths)
+        step(f"server on controller (PID {pid}): {topology.server_url} for agents, {topology.api_url} "
+             "on this machine")
+        if not AVAILABLE_AGENTS:
+            step("agents: none exist yet")
+
+    def _write_configs(self, topology: Topology, node: Node) -> None:
+        etc = self.paths.etc(node.name)
+        files = configs.node_files(topology, node, str(self.paths.lib(node.name)))
+        if files:
+            etc.mkdir(parents=True, exist_ok=True)
+            self.paths.lib(node.name).mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            path = etc / name
+            if not path.exists() or path.read_text() != text:
+                path.write_text(text)
+
+    # ------------------------------------------------------------ down
+
+    def down(self, progress: Progress = _quiet) -> None:
+        """Remove everything of this lab; safe to run at any point, also twice."""
+        prefix = self.params.prefix
+        started = time.monotonic()
+
+        def step(message: str) -> None:
+            progress(f"[{time.monotonic() - started:5.2f}s] {message}")
+
+        stopped = 0
+        for pidfile in sorted(self.paths.root.glob("**/*.pid")) if self.paths.root.exists() else []:
+            pid = host.running(pidfile, self.paths.marker)
+            if pid is not None:
+                host.stop_pid(pid, self.paths.marker)
+                stopped += 1
+        step(f"stopped {stopped} process{'es' if stopped != 1 else ''} by pidfile")
+        names = host.list_netns(prefix)
+        inodes = {i for i in (host.netns_inode(host.netns_path(n)) for n in names) if i is not None}
+        mnt_inodes = {i for i in (host.netns_inode(f) for f in self._mnt_files()) if i is not None}
+        strays = set(host.pids_in_namespaces(inodes, "net")) | set(host.pids_in_namespaces(mnt_inodes, "mnt"))
+        host.kill_pids(strays)
+        if strays:
+            step(f"stopped {len(strays)} other process{'es' if len(strays) != 1 else ''} inside the lab")
+        for name in names:
+            host.remove_netns(name)
+        step(f"removed {len(names)} namespace{'s' if len(names) != 1 else ''}"
+             + (f" ({', '.join(names)})" if names else ""))
+        if self.paths.root.exists():
+            host.remove_mounts(self.paths.root)
+            for child in ("ns", "nodes", "vms", "lab.json"):
+                target = self.paths.root / child
+                if target.is_dir():
+                    shutil.rmtree(target, ignore_errors=True)
+                elif target.exists():
+                    target.unlink()
+            try:
+                self.paths.root.rmdir()
+            except OSError:
+                pass
+        step(f"removed {self.paths.root}")
+
+    def _mnt_files(self) -> list[Path]:
+        return sorted(self.paths.ns_dir.glob("*.mnt")) if self.paths.ns_dir.exists() else []
+
+    # ------------------------------------------------------------ status
+
+    def status(self) -> dict:
+        """What is up: nodes (namespace, addresses, processes with PIDs) and VMs; JSON-ready."""
+        from baryon.lab import vms
+
+        topology = self.topology
+        present = set(host.list_netns(self.params.prefix))
+        nodes = []
+        for node in topology.nodes:
+            processes = []
+            if node.runs_ovs:
+                ovs = self.ovs(node)
+                processes += [{"name": d, "pid": ovs.pid(d)} for d in ("ovsdb-server", "ovs-vswitchd")]
+            if node.role == "controller":
+                processes.append({"name": "baryon-server", "pid": server.pid(self.paths)})
+            for kind in node.agents:
+                if kind in AVAILABLE_AGENTS:
+                    processes.append({"name": f"{kind}-agent", "pid": None})
+            nodes.append({"name": node.name, "role": node.role, "netns": node.netns, "up": node.netns in present,
+                          "mgmt_ip": node.mgmt_ip, "local_ip": node.local_ip,
+                          "addresses": [link.address for link in node.links if link.address]
+                          + list(node.loopback_addresses),
+                          "processes": processes})
+        return {"state_dir": str(self.paths.root), "prefix": self.params.prefix,
+                "computes": self.params.computes, "api_url": topology.api_url, "server_url": topology.server_url,
+                "up": topology.fabric_netns in present and server.pid(self.paths) is not None,
+                "nodes": nodes, "vms": [vm.as_dict() for vm in vms.load_all(self.paths)]}

@@ -1,0 +1,201 @@
+"""VMs in the lab: network namespaces plugged the way Nova and os-vif plug an instance.
+
+``create`` does what Nova does with Neutron: creates the port through the API
+(``device_owner`` ``compute:nova``, ``device_id`` the VM's id, ``binding:host_id`` its node), then
+what os-vif's hybrid plug does on that node: the VM's ``eth0`` is the peer of ``tap<id>``, which
+sits on a Linux bridge ``qbr<id>`` with ``qvb<id>``, whose veth peer ``qvo<id>`` is a port of br-int
+carrying ``external_ids`` iface-id, attached-mac, iface-status and vm-uuid (br-int is created,
+netdev, if no agent made it yet, as os-vif does). The VM gets the port's MAC and the network's
+MTU, and its addresses from the port (statically: no DHCP agent exists yet).
+
+A VM's record (``vms/<name>.json``) is written as soon as its port exists, so that ``vm delete``
+and ``lab down`` can undo a half-finished create.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+
+from baryon.lab import host
+from baryon.lab.api import Api, ApiError
+from baryon.lab.lab import Lab
+from baryon.lab.state import LabPaths, write_json
+from baryon.lab.topology import TopologyError, device_names, validate_vm_name, vm_netns
+
+
+@dataclass
+class Vm:
+    name: str
+    id: str
+    node: str
+    netns: str
+    port_id: str = ""
+    network_id: str = ""
+    mac: str = ""
+    mtu: int = 0
+    addresses: list[str] = field(default_factory=list)  # "10.0.0.5/24"
+    gateway: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_all(paths: LabPaths) -> list[Vm]:
+    vms = []
+    for path in sorted(paths.vms.glob("*.json")) if paths.vms.exists() else []:
+        try:
+            vms.append(Vm(**json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue
+    return vms
+
+
+def load(paths: LabPaths, name: str) -> Vm:
+    for vm in load_all(paths):
+        if vm.name == name:
+            return vm
+    raise host.LabError(f"no VM named {name!r} in this lab (`baryon lab vm list`)")
+
+
+def _find(api: Api, path: str, key: str, resource: str, ref: str) -> dict:
+    try:
+        return api.get(f"/v2.0/{path}/{ref}")[resource]
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+    found = api.get(f"/v2.0/{path}", name=ref)[key]
+    if len(found) != 1:
+        what = resource.replace("_", " ")
+        raise host.LabError(f"no {what} named or with id {ref!r}" if not found
+                            else f"{len(found)} {what}s are named {ref!r}: give its id")
+    return found[0]
+
+
+def create(lab: Lab, name: str, node_name: str, network: str, subnet: str | None = None, ip: str | None = None,
+           security_groups: list[str] | None = None, port_security: bool = True) -> Vm:
+    validate_vm_name(name)
+    topology = lab.topology
+    try:
+        node = topology.node(node_name)
+    except TopologyError as exc:
+        raise host.LabError(str(exc)) from None
+    if not node.runs_ovs:
+        raise host.LabError(f"node {node_name!r} hosts no VMs (it runs no Open vSwitch): use network or a compute")
+    if lab.paths.vm(name).exists():
+        raise host.LabError(f"a VM named {name!r} exists already")
+    api = Api(topology.api_url)
+    net = _find(api, "networks", "networks", "network", network)
+    port: dict = {"network_id": net["id"], "device_owner": "compute:nova", "binding:host_id": node.name,
+                  "name": ""}
+    vm = Vm(name=name, id=str(uuid.uuid4()), node=node.name, netns=vm_netns(topology.prefix, name))
+    port["device_id"] = vm.id
+    fixed: dict = {}
+    if subnet:
+        fixed["subnet_id"] = _find(api, "subnets", "subnets", "subnet", subnet)["id"]
+    if ip:
+        fixed["ip_address"] = ip
+    if fixed:
+        port["fixed_ips"] = [fixed]
+    if security_groups:
+        port["security_groups"] = [_find(api, "security-groups", "security_groups", "security_group", sg)["id"]
+                                   for sg in security_groups]
+    if not port_security:
+        port["port_security_enabled"] = False
+        port["security_groups"] = []
+    try:
+        created = api.request("POST", "/v2.0/ports", {"port": port})["port"]
+    except ApiError as exc:
+        raise host.LabError(str(exc)) from None
+    vm.port_id, vm.network_id, vm.mac, vm.mtu = created["id"], net["id"], created["mac_address"], net["mtu"]
+    subnets = {s["id"]: s for s in api.get("/v2.0/subnets", network_id=net["id"])["subnets"]}
+    for fixed_ip in created["fixed_ips"]:
+        sub = subnets[fixed_ip["subnet_id"]]
+        vm.addresses.append(f"{fixed_ip['ip_address']}/{ipaddress.ip_network(sub['cidr']).prefixlen}")
+        if vm.gateway is None and sub["ip_version"] == 4 and sub.get("gateway_ip"):
+            vm.gateway = sub["gateway_ip"]
+    write_json(lab.paths.vm(name), vm.as_dict())
+    try:
+        plug(lab, vm)
+    except Exception:
+        delete(lab, name)
+        raise
+    return vm
+
+
+def plug(lab: Lab, vm: Vm) -> None:
+    """os-vif's hybrid plug on the VM's node, then the VM's own eth0 (MAC, MTU, addresses)."""
+    node = lab.topology.node(vm.node)
+    dev = device_names(vm.port_id)
+    host.ensure_netns(vm.netns)
+    node_place = host.Place(node.netns)
+    node_place.batch_ip([
+        f"link add {dev['tap']} mtu {vm.mtu} type veth peer name eth0 netns {vm.netns}",
+        f"link add {dev['qbr']} mtu {vm.mtu} type bridge forward_delay 0 stp_state 0",
+        f"link add {dev['qvb']} mtu {vm.mtu} type veth peer name {dev['qvo']} mtu {vm.mtu}",
+        f"link set {dev['tap']} master {dev['qbr']} up",
+        f"link set {dev['qvb']} master {dev['qbr']} up",
+        f"link set {dev['qvo']} up",
+        f"link set {dev['qbr']} up",
+    ])
+    lab.ovs(node).vsctl(
+        "--", "--may-exist", "add-br", "br-int", "--", "set", "Bridge", "br-int", "datapath_type=netdev",
+        "--", "--if-exists", "del-port", "br-int", dev["qvo"],
+        "--", "add-port", "br-int", dev["qvo"],
+        "--", "set", "Interface", dev["qvo"], f"external_ids:iface-id={vm.port_id}",
+        "external_ids:iface-status=active", f"external_ids:attached-mac={vm.mac}", f"external_ids:vm-uuid={vm.id}")
+    lines = [f"link set eth0 address {vm.mac} mtu {vm.mtu} up"]
+    for address in vm.addresses:
+        nodad = " nodad" if ":" in address else ""
+        lines.append(f"address add {address} dev eth0{nodad}")
+    if vm.gateway:
+        lines.append(f"route replace default via {vm.gateway} dev eth0")
+    host.Place(vm.netns).batch_ip(lines)
+    # The VM sends into OVS's userspace datapath: without this its TCP/UDP checksums stay partial.
+    host.Place(vm.netns).run(["ethtool", "-K", "eth0", "tx", "off"])
+
+
+def unplug(lab: Lab, vm: Vm) -> None:
+    """Undo ``plug``; every step tolerates what is already gone."""
+    try:
+        node = lab.topology.node(vm.node)
+    except TopologyError:
+        node = None
+    if vm.port_id and node is not None and host.netns_path(node.netns).exists():
+        dev = device_names(vm.port_id)
+        ovs = lab.ovs(node)
+        if ovs.pid("ovsdb-server") is not None:
+            ovs.vsctl("--if-exists", "del-port", "br-int", dev["qvo"])
+        for name in (dev["qbr"], dev["qvb"], dev["tap"]):
+            host.run(["ip", "-n", node.netns, "link", "delete", name], check=False)
+    inodes = {i for i in [host.netns_inode(host.netns_path(vm.netns))] if i is not None}
+    host.kill_pids(host.pids_in_namespaces(inodes))
+    host.remove_netns(vm.netns)
+
+
+def delete(lab: Lab, name: str) -> None:
+    vm = load(lab.paths, name)
+    unplug(lab, vm)
+    if vm.port_id:
+        try:
+            Api(lab.topology.api_url).request("DELETE", f"/v2.0/ports/{vm.port_id}")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise host.LabError(f"VM {name!r} is unplugged but its port was not deleted: {exc}") from None
+    lab.paths.vm(name).unlink(missing_ok=True)
+
+
+def exec_argv(lab: Lab, name: str, command: list[str]) -> list[str]:
+    """The command line that runs ``command`` inside the VM (``ip netns exec``: its own /sys too)."""
+    vm = load(lab.paths, name)
+    if not host.netns_path(vm.netns).exists():
+        raise host.LabError(f"VM {name!r} has no namespace {vm.netns} (is the lab up?)")
+    return ["ip", "netns", "exec", vm.netns, *command]
+
+
+def exec_in(lab: Lab, name: str, command: list[str]) -> None:
+    argv = exec_argv(lab, name, command)
+    os.execvp(argv[0], argv)
