@@ -193,23 +193,29 @@ def running(pidfile: Path, marker: str) -> int | None:
 
 def stop_pid(pid: int, marker: str, timeout: float = 5.0) -> None:
     """SIGTERM, then SIGKILL after ``timeout``; only if the process is ours."""
-    if not ours(pid, marker):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+    stop_pids([pid], marker, timeout)
+
+
+def stop_pids(pids: Iterable[int], marker: str, timeout: float = 5.0) -> None:
+    """``stop_pid`` for several processes at once: SIGTERM to all, then wait, then SIGKILL the rest."""
+    pids = [pid for pid in pids if ours(pid, marker)]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not ours(pid, marker):
-            return
-        time.sleep(0.02)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if ours(pid, marker)]
+        if pids:
+            time.sleep(0.02)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     deadline = time.monotonic() + 2
-    while ours(pid, marker) and time.monotonic() < deadline:
+    while any(ours(pid, marker) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.02)
 
 

@@ -35,8 +35,12 @@ def _quiet(_message: str) -> None:
 
 @dataclass
 class Lab:
+    """A lab at a state directory. ``owns_prefix``: its namespaces may be removed by ``down``
+    (the prefix is recorded in its lab.json, or was named explicitly)."""
+
     paths: LabPaths
     params: LabParams
+    owns_prefix: bool = True
 
     @classmethod
     def open(cls, state_dir: Path, prefix: str | None = None, computes: int | None = None,
@@ -48,7 +52,8 @@ class Lab:
             prefix=prefix or (recorded.prefix if recorded else DEFAULT_PREFIX),
             computes=computes if computes is not None else (recorded.computes if recorded else 2),
             api_port=api_port if api_port is not None else (recorded.api_port if recorded else 9696))
-        return cls(paths, params)
+        owns = prefix is not None or (recorded is not None and recorded.prefix == params.prefix)
+        return cls(paths, params, owns)
 
     @property
     def topology(self) -> Topology:
@@ -74,6 +79,13 @@ class Lab:
             raise host.LabError(
                 f"a lab with {recorded.computes} computes, prefix {recorded.prefix!r} and API port "
                 f"{recorded.api_port} is already up at {self.paths.root}; `baryon lab down` first")
+        if recorded is None and host.list_netns(self.params.prefix):
+            # NOTE: lab.json is written before any namespace is made, so namespaces with our prefix
+            # and no record here belong to another lab (another state directory): never adopt them.
+            raise host.LabError(
+                f"namespaces named {self.params.prefix}* exist but are not this lab's ({self.paths.root} has no "
+                "lab.json): another lab uses that prefix; choose another with --prefix, or bring that one down "
+                "with `baryon lab --state-dir ITS_DIR down`")
         topology = self.topology
         started = time.monotonic()
 
@@ -123,20 +135,19 @@ class Lab:
 
     def down(self, progress: Progress = _quiet) -> None:
         """Remove everything of this lab; safe to run at any point, also twice."""
-        prefix = self.params.prefix
         started = time.monotonic()
 
         def step(message: str) -> None:
             progress(f"[{time.monotonic() - started:5.2f}s] {message}")
 
-        stopped = 0
-        for pidfile in sorted(self.paths.root.glob("**/*.pid")) if self.paths.root.exists() else []:
-            pid = host.running(pidfile, self.paths.marker)
-            if pid is not None:
-                host.stop_pid(pid, self.paths.marker)
-                stopped += 1
-        step(f"stopped {stopped} process{'es' if stopped != 1 else ''} by pidfile")
-        names = host.list_netns(prefix)
+        pidfiles = sorted(self.paths.root.glob("**/*.pid")) if self.paths.root.exists() else []
+        pids = [pid for pid in (host.running(f, self.paths.marker) for f in pidfiles) if pid is not None]
+        host.stop_pids(pids, self.paths.marker)
+        step(f"stopped {len(pids)} process{'es' if len(pids) != 1 else ''} by pidfile")
+        names = host.list_netns(self.params.prefix) if self.owns_prefix else []
+        if not self.owns_prefix and host.list_netns(self.params.prefix):
+            step(f"left the {self.params.prefix}* namespaces alone: {self.paths.root} has no lab.json, so they "
+                 "are not known to be this lab's (give --prefix to remove them)")
         inodes = {i for i in (host.netns_inode(host.netns_path(n)) for n in names) if i is not None}
         mnt_inodes = {i for i in (host.netns_inode(f) for f in self._mnt_files()) if i is not None}
         strays = set(host.pids_in_namespaces(inodes, "net")) | set(host.pids_in_namespaces(mnt_inodes, "mnt"))
