@@ -1,5 +1,8 @@
 """The ASGI application: routes, error mapping, and the services behind them.
 
+Routes: the Networking API v2.0 (``/v2.0/...``) and Baryon's agent API (``/agent/v1/...``, see
+``routes.agentapi``), whose long-polls end when the process gets SIGTERM or SIGINT (``watch``).
+
 ``create_app(settings)`` builds one app over one ``Database``; ``worker_app()`` is the factory each
 API worker process calls (the settings come from the config files named in ``BARYON_CONFIG_FILES``,
 set by ``baryon server`` before it forks its workers).
@@ -16,9 +19,10 @@ from starlette.exceptions import HTTPException
 
 from baryon import config
 from baryon.api import faults
-from baryon.api.routes import agents as agent_routes, meta, quotas as quota_routes, resources
+from baryon.api.routes import agentapi, agents as agent_routes, meta, quotas as quota_routes, resources
 from baryon.api.routes import routers as router_routes
 from baryon.api.schemas import agent, floatingip, network, port, router, security_group, subnet
+from baryon.api.watch import SeqWatch, stop_waits_on_exit_signals
 from baryon.db.engine import Database
 from baryon.service import agents as agents_service
 from baryon.service import networks as networks_service, ports as ports_service, subnets as subnets_service
@@ -53,11 +57,14 @@ def create_app(settings: config.Settings, db: Database | None = None) -> Starlet
     routes += agent_routes.routes(services)
     routes += quota_routes.routes(services)
     routes += router_routes.routes(services)
+    routes += agentapi.routes(services, SeqWatch(services.env.bell, services.hostviews.last_seq))
     routes += resources.routes(services, COLLECTIONS, settings.DEFAULT.pagination_max_limit, port_security)
     handlers = {**faults.HANDLERS, HTTPException: faults.http_error, Exception: faults.unexpected}
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        undo = stop_waits_on_exit_signals(services.env.bell)  # long-polls end when the server stops
         yield
+        undo()
         db.dispose()
 
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)  # type: ignore[arg-type]

@@ -157,6 +157,10 @@ class Port(StandardAttrs, Base):
     binding_vif_details: Mapped[str] = mapped_column(Text, default="{}")
     binding_vnic_type: Mapped[str] = mapped_column(String(64), default="normal")
     binding_profile: Mapped[str] = mapped_column(Text, default="{}")
+    # The segment the port is bound to (``binding:vif_type`` ovs); NULL when unbound or failed.
+    binding_segment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("network_segments.id", ondelete="SET NULL", name="fk_ports_binding_segment_id"),
+        nullable=True, index=True)
     dns_name: Mapped[str] = mapped_column(String(255), default="")
 
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
@@ -341,6 +345,8 @@ class Agent(Base):
     configurations: Mapped[str] = mapped_column(Text, default="{}")
     resource_versions: Mapped[str] = mapped_column(Text, default="{}")
     load: Mapped[int] = mapped_column(Integer, default=0)
+    # The highest change-log sequence the agent reported as realised on its host.
+    realised_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class NetworkDhcpAgentBinding(Base):

@@ -13,6 +13,10 @@ A heartbeat that changes nothing but ``heartbeat_timestamp`` is not logged: agen
 few seconds, and the log is for changes. Admin updates are logged; a delete is logged together
 with the removal of the agent's scheduling bindings (``service.bindings``).
 
+``realised_seq``: the highest change-log sequence the agent reported as realised on its host
+(``service.portstatus``), shown besides Neutron's fields. Like a heartbeat, it is not logged:
+logging it would move the sequence the agents are reporting on.
+
 Policy, as Neutron's: agents are admin-only. A non-admin lists none, and gets a 404 for any
 agent (Neutron hides what its policy does not let the caller see).
 """
@@ -28,7 +32,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
-from baryon.service import bindings, errors, feed, query
+from baryon.service import bindings, errors, feed, ml2, query
 from baryon.service.base import Env, new_id, now
 from baryon.service.context import Context
 
@@ -52,11 +56,13 @@ LISTING = query.Listing(
         "host": m.Agent.host, "admin_state_up": m.Agent.admin_state_up, "description": m.Agent.description,
         "availability_zone": m.Agent.availability_zone, "created_at": m.Agent.created_at,
         "started_at": m.Agent.started_at, "heartbeat_timestamp": m.Agent.heartbeat_timestamp,
+        "realised_seq": m.Agent.realised_seq,
     },
     # NOTE: a placeholder for the keys; each Agents service binds it to its agent_down_time.
     special={"alive": lambda _values: false()},
     sortable=frozenset({"id", "agent_type", "binary", "topic", "host", "admin_state_up", "description",
-                        "availability_zone", "created_at", "started_at", "heartbeat_timestamp"}),
+                        "availability_zone", "created_at", "started_at", "heartbeat_timestamp",
+                        "realised_seq"}),
 )
 
 
@@ -65,7 +71,7 @@ def timestamp(value: dt.datetime | None) -> str | None:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else None
 
 
-def _moment() -> dt.datetime:
+def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
@@ -94,8 +100,19 @@ def render(row: m.Agent, down_time: int, moment: dt.datetime) -> dict:
         "created_at": timestamp(row.created_at), "started_at": timestamp(row.started_at),
         "heartbeat_timestamp": timestamp(row.heartbeat_timestamp),
         "configurations": _dict(row.configurations), "resource_versions": _dict(row.resource_versions),
-        "resources_synced": None,
+        "resources_synced": None, "realised_seq": row.realised_seq,
     }
+
+
+def ovs_agent(session: Session, host: str, down_time: int) -> ml2.OvsAgent | None:
+    """The Open vSwitch agent registered on ``host``, as port binding sees it."""
+    row = session.execute(select(m.Agent.heartbeat_timestamp, m.Agent.configurations).where(
+        m.Agent.agent_type == AGENT_TYPE_OVS, m.Agent.host == host)).first()
+    if row is None:
+        return None
+    return ml2.OvsAgent(host=host, alive=is_alive(row.heartbeat_timestamp, down_time, utcnow()),
+                        configurations=_dict(row.configurations), heartbeat=row.heartbeat_timestamp,
+                        down_time=down_time)
 
 
 def load(session: Session, ctx: Context, agent_id: str, *, for_update: bool = False) -> m.Agent:
@@ -125,11 +142,11 @@ class Agents:
         self.listing = dataclasses.replace(LISTING, special={"alive": self._alive_filter})
 
     def render(self, rows: list[m.Agent]) -> list[dict]:
-        moment = _moment()
+        moment = utcnow()
         return [render(r, self.down_time, moment) for r in rows]
 
     def _alive_filter(self, values: list[Any]) -> ColumnElement[bool]:
-        alive = m.Agent.heartbeat_timestamp >= _moment() - dt.timedelta(seconds=self.down_time)
+        alive = m.Agent.heartbeat_timestamp >= utcnow() - dt.timedelta(seconds=self.down_time)
         return or_(*(alive if value else ~alive for value in set(values)))
 
     # ---------------------------------------------------------------- read
@@ -222,7 +239,7 @@ class Agents:
                 body = self.render([row])[0]
                 feed.record(session, "agent", "create", body)
                 return body, True
-            changed = not is_alive(row.heartbeat_timestamp, self.down_time, _moment())
+            changed = not is_alive(row.heartbeat_timestamp, self.down_time, utcnow())
             for column, value in wanted.items():
                 if getattr(row, column) != value:
                     setattr(row, column, value)

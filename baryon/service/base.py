@@ -3,7 +3,8 @@
 ``Env`` is built once per process from the settings. ``Env.write`` runs a unit of work: the
 callable does its reads and writes and queues its changes (``feed.record``); the change log is
 numbered and written last, in the same transaction (``feed.flush``), and the whole is retried on
-transient conflicts (``Database.write``).
+transient conflicts (``Database.write``). Once a transaction that logged changes has committed,
+``Env.bell`` rings with its last sequence, waking this process's long-polls (``service.bell``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as dt
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from baryon.config import Settings
 from baryon.db.engine import Database
 from baryon.service import errors, feed
+from baryon.service.bell import ChangeBell
 from baryon.service.context import Context
 from baryon.service.ml2 import TypeDrivers
 
@@ -32,6 +34,7 @@ class Env:
     settings: Settings
     drivers: TypeDrivers
     rng: random.Random
+    bell: ChangeBell = field(default_factory=ChangeBell)
 
     @classmethod
     def create(cls, settings: Settings, db: Database) -> "Env":
@@ -42,14 +45,20 @@ class Env:
         return "port_security" in self.settings.ml2.extension_drivers
 
     def write(self, fn: Callable[[Session], T]) -> T:
+        flushed: list[int | None] = [None]
+
         def unit(session: Session) -> T:
             session.info.pop(feed.PENDING, None)  # a retried attempt starts with an empty queue
+            flushed[0] = None
             result = fn(session)
             session.flush()
-            feed.flush(session)
+            flushed[0] = feed.flush(session)  # kept from the attempt that commits (the last one)
             return result
 
-        return self.db.write(unit)
+        result = self.db.write(unit)
+        if flushed[0] is not None:
+            self.bell.ring(flushed[0])
+        return result
 
 
 def now() -> dt.datetime:

@@ -237,6 +237,10 @@ class AgentNotFound(NotFound):
     message = "Agent %(id)s could not be found."
 
 
+class AgentNotFoundByTypeHost(NotFound):
+    message = "Agent with agent_type=%(agent_type)s and host=%(host)s could not be found"
+
+
 class InvalidDHCPAgent(AgentNotFound):
     message = "Agent %(id)s is not a valid DHCP Agent or has been disabled."
 

@@ -8,11 +8,20 @@ transaction fails on it and is retried by the caller's unit of work, then finds 
 Allocation of a project network takes the lowest free id of the first type in
 ``tenant_network_types`` that has one, as the issue and Neutron's ordered type list require;
 when none is free: ``NoNetworkAvailable`` (503).
+
+Port binding (pure: ``bind_port``), as ML2's openvswitch mechanism driver does it: a port on
+host H binds to the first segment of its network that H's live Open vSwitch agent can reach —
+a tunnel segment when its type is in the agent's ``tunnel_types``, a flat or VLAN segment when
+its physnet is a key of the agent's ``bridge_mappings``. Otherwise the binding fails, and
+``binding:vif_details`` says why (Neutron only logs it; Baryon shows it to the admin).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -124,6 +133,87 @@ class TypeDrivers:
         if segment.physical_network in self.physnet_mtus:
             candidates.append(self.physnet_mtus[segment.physical_network])
         return min(candidates) if candidates else 0
+
+
+VIF_TYPE_OVS, VIF_TYPE_BINDING_FAILED, VIF_TYPE_UNBOUND = "ovs", "binding_failed", "unbound"
+TUNNEL_TYPES = ("vxlan",)
+
+
+@dataclass(frozen=True)
+class OvsAgent:
+    """What binding needs of the host's Open vSwitch agent (``alive`` computed by the caller)."""
+
+    host: str
+    alive: bool
+    configurations: dict[str, Any]
+    heartbeat: dt.datetime | None = None
+    down_time: int = 0
+
+
+@dataclass(frozen=True)
+class Binding:
+    vif_type: str
+    vif_details: dict[str, Any] = field(default_factory=dict)
+    segment_id: str | None = None
+
+
+def _names(values: Any) -> str:
+    return ", ".join(sorted(str(v) for v in values)) or "none"
+
+
+def ovs_vif_details(configurations: dict[str, Any]) -> dict[str, Any]:
+    """Neutron's OVS ``binding:vif_details``, from what the agent reports."""
+    return {
+        "port_filter": True,
+        "ovs_hybrid_plug": configurations.get("ovs_hybrid_plug", True),
+        "datapath_type": configurations.get("datapath_type", "system"),
+        "bridge_name": configurations.get("integration_bridge", "br-int"),
+        "connectivity": "l2",
+        "bound_drivers": {"0": "openvswitch"},
+    }
+
+
+def unreachable(agent: OvsAgent, segment: Segment) -> str | None:
+    """Why ``agent`` cannot reach ``segment``, or None when it can."""
+    config = agent.configurations
+    tunnel_types = config.get("tunnel_types")
+    tunnel_types = tunnel_types if isinstance(tunnel_types, list) else []
+    mappings = config.get("bridge_mappings")
+    mappings = mappings if isinstance(mappings, dict) else {}
+    prefix = f"the Open vSwitch agent on {agent.host} cannot reach a {segment.network_type} segment"
+    if segment.network_type in TUNNEL_TYPES:
+        if segment.network_type in tunnel_types:
+            return None
+        return f"{prefix} (tunnel_types: {_names(tunnel_types)})"
+    if segment.network_type in ("flat", "vlan"):
+        if segment.physical_network in mappings:
+            return None
+        return f"{prefix} on {segment.physical_network} (bridge_mappings: {_names(mappings)})"
+    return f"{prefix} (not supported by the openvswitch mechanism driver)"
+
+
+def bind_port(host: str, agent: OvsAgent | None, segments: Sequence[tuple[str, Segment]]) -> Binding:
+    """The binding of a port on ``host`` to one of its network's ``segments`` ((id, segment), in
+    order), given the host's Open vSwitch agent (None: none registered)."""
+    if not host:
+        return Binding(VIF_TYPE_UNBOUND)
+    if agent is None:
+        return _failed(f"no live Open vSwitch agent on host {host}")
+    if not agent.alive:
+        seen = agent.heartbeat.strftime("%Y-%m-%d %H:%M:%S") if agent.heartbeat else "never"
+        return _failed(f"no live Open vSwitch agent on host {host}: its last heartbeat was at {seen}, "
+                       f"more than agent_down_time ({agent.down_time} s) ago")
+    reasons = []
+    for segment_id, segment in segments:
+        reason = unreachable(agent, segment)
+        if reason is None:
+            return Binding(VIF_TYPE_OVS, ovs_vif_details(agent.configurations), segment_id)
+        reasons.append(reason)
+    return _failed("; ".join(reasons) or "the network has no segment")
+
+
+def _failed(reason: str) -> Binding:
+    return Binding(VIF_TYPE_BINDING_FAILED, {"reason": reason})
 
 
 def lowest_free(ranges: tuple[tuple[int, int], ...], taken: list[int]) -> int | None:

@@ -10,9 +10,12 @@ one from the first stateful IPv6 subnet, and its EUI-64 address on every SLAAC s
 Neutron does. DHCP ports take the lowest free address; others a random one among the lowest
 free ones (fewer collisions between concurrent creators).
 
-Binding: a port with ``binding:host_id`` needs a live Open vSwitch agent on that host that can
-reach the network's segment; agents arrive in a later part, so until then such a port is
-``binding_failed``, exactly as Neutron reports a port on a host without an agent.
+Binding (``ml2.bind_port``): a port with ``binding:host_id`` binds (``binding:vif_type`` ovs, the
+segment recorded in ``binding_segment_id``) when that host's Open vSwitch agent is alive and
+reaches one of the network's segments; otherwise it is ``binding_failed``, the reason in
+``binding:vif_details``. As in Neutron, the binding is evaluated when ``binding:host_id`` is
+given (on create or update) and never retried on its own: setting the host again retries it.
+A port whose binding changes goes DOWN until its (new) host reports it ACTIVE.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from baryon.db import models as m
-from baryon.service import errors, feed, ipam, l3, query, quotas, render, securitygroups, tags
+from baryon.service import agents, errors, feed, ipam, l3, ml2, query, quotas, render, securitygroups, tags
 from baryon.service.base import Env, check_revision, record_update, require_write, stamp_new
 from baryon.service.context import Context
 from baryon.service.networks import load_visible as load_visible_network
@@ -162,7 +165,7 @@ class Ports:
         row.mac_address = self._mac(session, network.id, attrs.get("mac_address"))
         row.binding_vnic_type = attrs.get("binding:vnic_type", "normal")
         row.binding_profile = orjson.dumps(attrs.get("binding:profile") or {}).decode()
-        self._bind(row, attrs.get("binding:host_id") or "")
+        self._bind(session, row, attrs.get("binding:host_id") or "", network)
         # NOTE: collections set before the row is flushed, so they never lazy-load afterwards.
         row.fixed_ips, row.security_group_bindings = [], []
         row.allowed_address_pairs, row.extra_dhcp_opts = [], []
@@ -193,11 +196,25 @@ class Ports:
 
     # ---------------------------------------------------------------- binding
 
-    @staticmethod
-    def _bind(row: m.Port, host: str) -> None:
+    def _bind(self, session: Session, row: m.Port, host: str, network: m.Network | None = None) -> None:
+        """Bind ``row`` to ``host`` (see the module doc); ``network``: the port's, when loaded."""
+        binding = ml2.Binding(ml2.VIF_TYPE_UNBOUND)
+        if host:
+            if network is not None:
+                segments = list(network.segments)
+            else:
+                segments = list(session.execute(select(m.NetworkSegment).where(
+                    m.NetworkSegment.network_id == row.network_id).order_by(m.NetworkSegment.segment_index)).scalars())
+            agent = agents.ovs_agent(session, host, self.env.settings.DEFAULT.agent_down_time)
+            binding = ml2.bind_port(host, agent, [
+                (s.id, ml2.Segment(s.network_type, s.physical_network, s.segmentation_id)) for s in segments])
+        before = (row.binding_host_id, row.binding_vif_type, row.binding_segment_id)
         row.binding_host_id = host
-        row.binding_vif_type = "binding_failed" if host else "unbound"
-        row.binding_vif_details = "{}"
+        row.binding_vif_type = binding.vif_type
+        row.binding_vif_details = orjson.dumps(binding.vif_details).decode()
+        row.binding_segment_id = binding.segment_id
+        if before != (host, binding.vif_type, binding.segment_id):
+            row.status = "DOWN"  # as Neutron: wired nowhere until its host reports it
 
     # ---------------------------------------------------------------- addresses
 
@@ -402,7 +419,7 @@ class Ports:
             if "binding:profile" in attrs:
                 row.binding_profile = orjson.dumps(attrs["binding:profile"] or {}).decode()
             if "binding:host_id" in attrs:
-                self._bind(row, attrs["binding:host_id"] or "")
+                self._bind(session, row, attrs["binding:host_id"] or "")
             if "mac_address" in attrs and not ctx.is_admin:
                 raise errors.PolicyNotAuthorized(rule="(rule:update_port and rule:update_port:mac_address)")
             if "mac_address" in attrs and attrs["mac_address"] != row.mac_address:

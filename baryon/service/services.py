@@ -10,6 +10,8 @@ from baryon.service import floatingips, networks, ports, quotas, routers, securi
 from baryon.service.agents import Agents
 from baryon.service.agentschedulers import AgentSchedulers
 from baryon.service.base import Env
+from baryon.service.hostview import HostViews
+from baryon.service.portstatus import StatusReports
 from baryon.service.tags import Tags, TagTarget
 
 
@@ -27,6 +29,8 @@ class Services:
     quotas: quotas.Quotas
     routers: routers.Routers
     floatingips: floatingips.FloatingIPs
+    hostviews: HostViews
+    status_reports: StatusReports
 
     @classmethod
     def create(cls, settings: Settings, db: Database) -> "Services":
@@ -47,4 +51,5 @@ class Services:
         return cls(env=env, networks=nets, subnets=subs, ports=prts, tags=Tags(env, targets),
                    agents=agents, agentschedulers=schedulers, security_groups=groups,
                    security_group_rules=securitygroups.SecurityGroupRules(env, groups),
-                   quotas=quotas.Quotas(env), routers=rtrs, floatingips=fips)
+                   quotas=quotas.Quotas(env), routers=rtrs, floatingips=fips,
+                   hostviews=HostViews(env), status_reports=StatusReports(env, prts))

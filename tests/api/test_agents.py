@@ -25,7 +25,7 @@ from tests.support.server import BaryonServer
 AGENT_TIME = "%Y-%m-%d %H:%M:%S"  # Neutron shows agent times so, unlike the standard attributes
 FIELDS = {"id", "agent_type", "binary", "topic", "host", "admin_state_up", "alive", "availability_zone",
           "description", "created_at", "started_at", "heartbeat_timestamp", "configurations",
-          "resource_versions", "resources_synced"}
+          "resource_versions", "resources_synced", "realised_seq"}
 OVS, DHCP, L3 = "Open vSwitch agent", "DHCP agent", "L3 agent"
 
 

@@ -124,13 +124,15 @@ def test_fixed_ips_by_subnet_by_address_and_both(admin: Api):
     assert ipaddress.ip_address(entry["ip_address"]) in ipaddress.ip_network("10.3.0.0/24")
     assert entry["ip_address"] != "10.3.0.1"
 
-    by_address = admin.create("port", network_id=network["id"], fixed_ips=[{"ip_address": "10.3.0.50"}])
-    assert by_address["fixed_ips"] == [{"subnet_id": s2["id"], "ip_address": "10.3.0.50"}]
+    # The first port's address is random: ask for ones it cannot hold.
+    free = [a for a in ("10.3.0.50", "10.3.0.51", "10.3.0.20", "10.3.0.21") if a != entry["ip_address"]]
+    by_address = admin.create("port", network_id=network["id"], fixed_ips=[{"ip_address": free[0]}])
+    assert by_address["fixed_ips"] == [{"subnet_id": s2["id"], "ip_address": free[0]}]
 
     both = admin.create("port", network_id=network["id"],
                         fixed_ips=[{"subnet_id": s1["id"], "ip_address": "10.2.0.20"},
-                                   {"subnet_id": s2["id"], "ip_address": "10.3.0.20"}])
-    assert sorted(ips(both)) == ["10.2.0.20", "10.3.0.20"]
+                                   {"subnet_id": s2["id"], "ip_address": free[2]}])
+    assert sorted(ips(both)) == sorted(["10.2.0.20", free[2]])
     assert {f["subnet_id"] for f in both["fixed_ips"]} == {s1["id"], s2["id"]}
     assert admin.show("port", both["id"])["fixed_ips"] == both["fixed_ips"]
 
@@ -246,15 +248,18 @@ def test_binding_without_and_with_a_host(admin: Api):
     assert (unbound["binding:host_id"], unbound["binding:vif_type"]) == ("", "unbound")
     assert unbound["binding:vnic_type"] == "normal"
     assert unbound["binding:vif_details"] == {} and unbound["binding:profile"] == {}
-    # No agent runs on the host: the binding fails, as Neutron reports it.
+    # No agent runs on the host: the binding fails, as Neutron reports it, and says why (binding to
+    # live agents: tests/api/test_agent_api.py).
     bound = admin.create("port", network_id=network["id"], **{"binding:host_id": "compute-1",
                                                                 "binding:vnic_type": "direct"})
     assert (bound["binding:host_id"], bound["binding:vif_type"]) == ("compute-1", "binding_failed")
+    assert bound["binding:vif_details"] == {"reason": "no live Open vSwitch agent on host compute-1"}
     assert bound["binding:vnic_type"] == "direct"
     moved = admin.update("port", unbound["id"], **{"binding:host_id": "compute-2"})
     assert (moved["binding:host_id"], moved["binding:vif_type"]) == ("compute-2", "binding_failed")
     cleared = admin.update("port", unbound["id"], **{"binding:host_id": ""})
     assert (cleared["binding:host_id"], cleared["binding:vif_type"]) == ("", "unbound")
+    assert cleared["binding:vif_details"] == {}
     fault(admin.post("/v2.0/ports", {"port": {"network_id": network["id"], "binding:vnic_type": "bogus"}}),
           400, "HTTPBadRequest")
 

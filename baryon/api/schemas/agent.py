@@ -1,6 +1,7 @@
 """Agent attributes (neutron-lib's agent and availability_zone), and Baryon's registration body.
 
-``ATTRS``: what ``/v2.0/agents`` shows; only ``admin_state_up`` and ``description`` may be
+``ATTRS``: what ``/v2.0/agents`` shows (Neutron's fields, and Baryon's ``realised_seq``: the
+change-log sequence the agent last reported as realised on its host); only ``admin_state_up`` and ``description`` may be
 updated, and nothing created (agents register themselves). ``REPORT``: the body of
 ``POST /v2.0/agents/report`` (Baryon's own, not Neutron's: Neutron agents report over RPC), with
 the keys of Neutron's ``agent_state``.
@@ -8,7 +9,7 @@ the keys of Neutron's ``agent_state``.
 
 from typing import Any
 
-from baryon.api.schemas.types import Attr, Invalid, boolean, dict_value, nullable, string, uuid_str
+from baryon.api.schemas.types import Attr, Invalid, boolean, dict_value, integer, nullable, string, uuid_str
 
 
 def _required_name(data: Any) -> str:
@@ -38,6 +39,7 @@ ATTRS: dict[str, Attr] = {
     "configurations": _read_only(dict_value, filter=False),
     "resource_versions": _read_only(dict_value, filter=False),
     "resources_synced": _read_only(nullable(boolean), filter=False),
+    "realised_seq": _read_only(integer(0)),
 }
 
 REPORT: dict[str, Attr] = {

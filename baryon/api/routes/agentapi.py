@@ -1,0 +1,105 @@
+"""The agent API: what Baryon's agents call (Baryon's own, under ``/agent/v1``; admin only).
+
+- ``GET /agent/v1/hosts/{host}/ovs?etag=E&wait=S``: the host view of ``host`` for its Open
+  vSwitch agent (``baryon.model.host.HostView``), as a long-poll. When the current view's etag
+  differs from ``E`` (or ``E`` is absent): ``200 {"seq", "etag", "view": {...}}`` at once. Else
+  the request waits, up to ``S`` seconds (default 0, at most 60), for a change of the view; if
+  one comes, the same full answer; if not, ``200 {"seq": N, "etag": E}`` without ``view``:
+  unchanged up to change-log sequence ``N``.
+- ``POST /agent/v1/hosts/{host}/status`` with ``{"agent_type", "seq", "ports": {id: "ACTIVE" |
+  "DOWN"}}``: the agent's report (``service.portstatus``) -> ``200 {"seq", "updated", "ignored"}``;
+  404 ``AgentNotFoundByTypeHost`` when no such agent registered.
+- ``GET /agent/v1/seq`` -> ``200 {"seq": N}``: the change log's current sequence.
+
+Errors are Neutron's faults: 400 ``HTTPBadRequest`` for a malformed query or body, 403
+``PolicyNotAuthorized`` for a non-admin (before anything is read).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from baryon.api import deps, request as req
+from baryon.api.routes.resources import json
+from baryon.api.watch import MAX_WAIT, SeqWatch, until_changed
+from baryon.service import portstatus
+from baryon.service.services import Services
+
+PREFIX = "/agent/v1"
+REPORT_KEYS = ("agent_type", "seq", "ports")
+
+
+def parse_wait(raw: str | None) -> float:
+    """``wait``: seconds, a non-negative number; more than ``MAX_WAIT`` is ``MAX_WAIT``."""
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise req.bad(f"Invalid input for wait. Reason: '{raw}' is not a number of seconds.") from None
+    if not math.isfinite(value) or value < 0:
+        raise req.bad(f"Invalid input for wait. Reason: '{raw}' is not a number of seconds.")
+    return min(value, MAX_WAIT)
+
+
+def parse_report(raw: bytes) -> tuple[str, int, dict[str, str]]:
+    """A status report body -> (agent_type, seq, {port_id: status})."""
+    body = req.decode(raw)
+    if not isinstance(body, dict):
+        raise req.bad("Invalid input for status report. Reason: the body is not a JSON object.")
+    unknown = sorted(k for k in body if k not in REPORT_KEYS)
+    if unknown:
+        raise req.bad(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+    for key in ("agent_type", "seq"):
+        if key not in body:
+            raise req.bad(f"Failed to parse request. Required attribute '{key}' not specified")
+    agent_type, seq, ports = body["agent_type"], body["seq"], body.get("ports", {})
+    if not isinstance(agent_type, str) or not agent_type.strip():
+        raise req.bad(f"Invalid input for agent_type. Reason: '{agent_type}' is not a valid agent type.")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise req.bad(f"Invalid input for seq. Reason: '{seq}' is not a non-negative integer.")
+    if not isinstance(ports, dict):
+        raise req.bad(f"Invalid input for ports. Reason: '{ports}' is not a dictionary.")
+    for port_id, status in ports.items():
+        if status not in portstatus.STATUSES:
+            raise req.bad(f"Invalid input for ports. Reason: status '{status}' of port {port_id} is not one of "
+                          f"{', '.join(portstatus.STATUSES)}.")
+    return agent_type, seq, ports
+
+
+def routes(services: Services, watch: SeqWatch) -> list[Route]:
+    views, reports = services.hostviews, services.status_reports
+
+    async def host_view(request: Request) -> Response:
+        ctx = deps.context(request)
+        views.check(ctx)
+        host = request.path_params["host"]
+        etag = request.query_params.get("etag") or None
+        wait = parse_wait(request.query_params.get("wait"))
+        view = await until_changed(lambda: views.view(ctx, host), etag, wait, watch, request.is_disconnected)
+        body: dict[str, Any] = {"seq": view.seq, "etag": view.etag}
+        if view.etag != etag:
+            body["view"] = view.to_json()
+        return json(body)
+
+    async def status(request: Request) -> Response:
+        ctx = deps.context(request)
+        views.check(ctx, "report_port_status")
+        agent_type, seq, ports = parse_report(await request.body())
+        return json(await run_in_threadpool(reports.report, ctx, request.path_params["host"], agent_type, seq, ports))
+
+    async def current_seq(request: Request) -> Response:
+        ctx = deps.context(request)
+        return json({"seq": await run_in_threadpool(views.seq, ctx)})
+
+    return [
+        Route(PREFIX + "/hosts/{host}/ovs", host_view, methods=["GET"]),
+        Route(PREFIX + "/hosts/{host}/status", status, methods=["POST"]),
+        Route(PREFIX + "/seq", current_seq, methods=["GET"]),
+    ]

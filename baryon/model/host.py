@@ -1,0 +1,158 @@
+"""What one host's Open vSwitch agent needs to know: the host view (pure, frozen, JSON-ready).
+
+The server computes a ``HostView`` per host (``baryon.service.hostview``) and serves it over the
+agent API; the agent rebuilds the same type from JSON and plans from it. Nothing here does I/O.
+
+Contents, and only these (an agent never receives other hosts' data beyond l2population's):
+
+- ``ports``: the ports bound to this host (``binding:host_id`` == host and ``binding:vif_type``
+  ``ovs``), VM ports and network-owned ports (``network:dhcp``, ``network:router_interface``,
+  ``network:router_gateway``) alike;
+- ``networks``: the networks of those ports, each with the segment its ports are bound to;
+- ``remote_ports``: l2population's forwarding entries: for each tunnelled network of this host,
+  the ports of that network bound to *other* hosts, with those hosts' tunnel endpoint
+  (``tunneling_ip`` of their live OVS agent) — the VXLAN peers, the unicast MACs and, for the
+  ARP responder, their IPs;
+- ``security_groups``: the groups of this host's ports, their rules, and for each group that a
+  rule names as ``remote_group_id`` its members' addresses (for the firewall).
+
+``etag`` is a digest of the canonical JSON of everything but ``seq`` and ``etag``: equal etags mean
+equal views, which is how the server's watch knows whether this host has anything new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+VXLAN, FLAT, VLAN = "vxlan", "flat", "vlan"
+TUNNEL_TYPES = (VXLAN,)
+
+
+@dataclass(frozen=True, order=True)
+class Segment:
+    network_type: str  # vxlan | flat | vlan
+    segmentation_id: int | None  # VNI or VLAN id; None for flat
+    physical_network: str | None  # None for vxlan
+
+
+@dataclass(frozen=True, order=True)
+class Network:
+    id: str
+    segment: Segment
+    mtu: int
+
+
+@dataclass(frozen=True, order=True)
+class AddressPair:
+    ip_address: str  # an address or a CIDR
+    mac_address: str
+
+
+@dataclass(frozen=True, order=True)
+class Port:
+    id: str
+    network_id: str
+    mac_address: str
+    fixed_ips: tuple[str, ...]  # addresses, sorted
+    device_owner: str
+    admin_state_up: bool
+    status: str  # as the server has it: DOWN | ACTIVE | BUILD
+    port_security_enabled: bool
+    security_groups: tuple[str, ...] = ()  # ids, sorted
+    allowed_address_pairs: tuple[AddressPair, ...] = ()
+
+
+@dataclass(frozen=True, order=True)
+class RemotePort:
+    """A port of one of this host's tunnelled networks, bound to another host (l2population)."""
+
+    network_id: str
+    host: str
+    tunnel_ip: str
+    mac_address: str
+    fixed_ips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, order=True)
+class Rule:
+    id: str
+    direction: str  # ingress | egress
+    ethertype: str  # IPv4 | IPv6
+    protocol: str | None  # a name (tcp, udp, icmp, ...) or a number as a string; None: any
+    port_range_min: int | None
+    port_range_max: int | None
+    remote_ip_prefix: str | None
+    remote_group_id: str | None
+
+
+@dataclass(frozen=True, order=True)
+class SecurityGroup:
+    id: str
+    rules: tuple[Rule, ...]  # sorted by id
+    stateful: bool = True
+
+
+@dataclass(frozen=True, order=True)
+class GroupMembers:
+    """The addresses of the ports in a group some rule of this host names as its remote group."""
+
+    security_group_id: str
+    addresses: tuple[str, ...]  # sorted; fixed IPs and allowed address pairs' addresses
+
+
+@dataclass(frozen=True)
+class HostView:
+    host: str
+    seq: int = 0  # the change-log sequence this view reflects
+    ports: tuple[Port, ...] = ()  # sorted by id
+    networks: tuple[Network, ...] = ()  # sorted by id
+    remote_ports: tuple[RemotePort, ...] = ()  # sorted
+    security_groups: tuple[SecurityGroup, ...] = ()  # sorted by id
+    group_members: tuple[GroupMembers, ...] = ()  # sorted by group id
+    etag: str = field(default="", compare=False)
+
+    def network(self, network_id: str) -> Network | None:
+        for net in self.networks:
+            if net.id == network_id:
+                return net
+        return None
+
+    def with_etag(self) -> HostView:
+        """This view with ``etag`` set from its content (``seq`` excluded)."""
+        return replace(self, etag=digest(self))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HostView:
+        return cls(
+            host=data["host"], seq=int(data.get("seq", 0)), etag=data.get("etag", ""),
+            ports=tuple(_port(p) for p in data.get("ports", ())),
+            networks=tuple(Network(n["id"], Segment(**n["segment"]), int(n["mtu"])) for n in data.get("networks", ())),
+            remote_ports=tuple(RemotePort(**{**r, "fixed_ips": tuple(r.get("fixed_ips", ()))})
+                               for r in data.get("remote_ports", ())),
+            security_groups=tuple(SecurityGroup(g["id"], tuple(Rule(**r) for r in g["rules"]), g.get("stateful", True))
+                                  for g in data.get("security_groups", ())),
+            group_members=tuple(GroupMembers(m["security_group_id"], tuple(m["addresses"]))
+                                for m in data.get("group_members", ())),
+        )
+
+
+def _port(data: dict[str, Any]) -> Port:
+    values = {f.name: data[f.name] for f in fields(Port) if f.name in data}
+    values["fixed_ips"] = tuple(values.get("fixed_ips", ()))
+    values["security_groups"] = tuple(values.get("security_groups", ()))
+    values["allowed_address_pairs"] = tuple(AddressPair(**p) for p in values.get("allowed_address_pairs", ()))
+    return Port(**values)
+
+
+def digest(view: HostView) -> str:
+    content = view.to_json()
+    content.pop("seq", None)
+    content.pop("etag", None)
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
