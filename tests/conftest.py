@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.server import BaryonServer
 
-pytest_plugins = ["tests.support.databases"]
+pytest_plugins = ["tests.support.databases", "tests.support.ovs"]
 
 BACKENDS = ["sqlite", "mariadb", "postgresql"]
 

@@ -9,7 +9,7 @@ import socket
 import sys
 
 from baryon import config
-from baryon.cli import lab as lab_cli
+from baryon.cli import agent as agent_cli, lab as lab_cli
 
 LOG = logging.getLogger("baryon")
 
@@ -110,6 +110,7 @@ def parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = with_config(db_sub.add_parser("upgrade", help="migrate the database schema to the latest revision"))
     upgrade.set_defaults(func=cmd_db_upgrade)
+    agent_cli.add_parser(sub)
     lab_cli.add_parser(sub)
     return top
 

@@ -59,24 +59,39 @@ def _read(path: str) -> configparser.RawConfigParser:
 
 def load(paths: list[str] | tuple[str, ...] = (), overrides: dict[str, dict[str, str]] | None = None) -> Settings:
     """Parse ``paths`` in order, then apply ``overrides`` ({section: {option: raw}})."""
-    raw: dict[str, dict[str, tuple[str, str]]] = {name: {} for name in options.SECTIONS}
+    built, warnings, sources, origin = parse_sections(paths, options.SECTIONS, options.IGNORED, overrides)
+    settings = Settings(**built, config_files=sources, warnings=warnings)
+    _check(settings, origin)
+    return settings
+
+
+def parse_sections(paths: list[str] | tuple[str, ...], sections: dict[str, type], ignored: dict[str, frozenset[str]],
+                   overrides: dict[str, dict[str, str]] | None = None, quiet: frozenset[str] = frozenset(),
+                   ) -> tuple[dict[str, object], tuple[str, ...], tuple[str, ...], dict[str, dict[str, str]]]:
+    """The section dataclasses of ``sections`` filled from ``paths``.
+
+    Returns (section name -> instance, warnings, the files read, section -> option -> where it came from).
+    Unknown options of a section in ``quiet`` are not warned about (e.g. an agent reading the shared
+    ``[DEFAULT]`` of neutron.conf, full of the server's options).
+    """
+    raw: dict[str, dict[str, tuple[str, str]]] = {name: {} for name in sections}
     warnings: list[str] = []
     sources = [(os.path.abspath(p), _read(p)) for p in paths]
     for path, parser in sources:
         for section in parser.sections():
-            if section not in options.SECTIONS:
+            if section not in sections:
                 continue
-            known = {f.name for f in dataclasses.fields(options.SECTIONS[section])}
+            known = {f.name for f in dataclasses.fields(sections[section])}
             for name, value in parser.items(section):
                 if name in known:
                     raw[section][name] = (value, path)
-                elif name not in options.IGNORED[section]:
+                elif name not in ignored.get(section, frozenset()) and section not in quiet:
                     warnings.append(f"{path}: [{section}] unknown option {name!r} ignored")
     for section, values in (overrides or {}).items():
         for name, value in values.items():
             raw[section][name] = (value, "<override>")
     built = {}
-    for section, cls in options.SECTIONS.items():
+    for section, cls in sections.items():
         kwargs = {}
         for f in dataclasses.fields(cls):
             if f.name not in raw[section]:
@@ -87,9 +102,8 @@ def load(paths: list[str] | tuple[str, ...] = (), overrides: dict[str, dict[str,
             except ValueError as exc:
                 raise ConfigError(f"{source}: [{section}] {f.name}: invalid value: {exc}") from None
         built[section] = cls(**kwargs)
-    settings = Settings(**built, config_files=tuple(p for p, _ in sources), warnings=tuple(warnings))
-    _check(settings, {s: {n: src for n, (_, src) in v.items()} for s, v in raw.items()})
-    return settings
+    origin = {s: {n: src for n, (_, src) in v.items()} for s, v in raw.items()}
+    return built, tuple(warnings), tuple(p for p, _ in sources), origin
 
 
 def _check(settings: Settings, sources: dict[str, dict[str, str]]) -> None:

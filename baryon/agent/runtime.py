@@ -1,0 +1,205 @@
+"""The agent runtime: watch the server, reconcile the host, report back. One loop, level-triggered.
+
+Three threads, one direction of data:
+
+- the watcher long-polls the host's view (``ServerClient.watch``) and stores the newest one in
+  ``Shared`` (the cache), then rings the bell; it retries with backoff when the server is away,
+  keeping the last view (the host is left as it is, traffic flows);
+- the heartbeat registers the agent and reports every ``report_interval`` seconds;
+- the reconcile loop (the caller's thread) waits for the bell (or the periodic resync), takes the
+  newest view, and runs the agent's one ``reconcile`` path: start-up, changes, host events (e.g. a
+  VIF plugged, seen by the OVSDB monitor) and resyncs all go through it. Bursts coalesce into one
+  run. Errors are logged and retried with backoff by the loop; they are never swallowed into a
+  second code path. After a successful run it reports port status changes and the change-log
+  sequence it has realised.
+
+An agent kind implements ``Reconciler``. ``stop()`` (SIGTERM) ends the loop within a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from baryon.agent.client import ServerClient, ServerError
+from baryon.model.host import HostView
+
+LOG = logging.getLogger("baryon.agent")
+WATCH_WAIT = 25.0  # seconds a watch request may wait on the server
+RESYNC_INTERVAL = 30.0  # a full reconcile at least this often, even without any event
+BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
+STATUS_SEQ_INTERVAL = 1.0  # report a realised sequence alone (no port change) at most this often
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a reconcile run achieved: each port's status as wired on this host."""
+
+    port_status: dict[str, str]
+
+
+class Reconciler(Protocol):
+    agent_type: str
+    binary: str
+    topic: str
+    view_kind: str
+
+    def start(self, wake: Callable[[], None]) -> None:
+        """Connect to the host's switch; call ``wake()`` whenever the host changes under us."""
+
+    def stop(self) -> None: ...
+
+    def configurations(self) -> dict: ...
+
+    def reconcile(self, view: HostView) -> Outcome: ...
+
+
+@dataclass
+class Shared:
+    """State the threads share, under one lock: the newest view and the sequence it is current to."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    bell: threading.Event = field(default_factory=threading.Event)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    view: HostView | None = None
+    seq: int = 0  # the change-log sequence the view is known current to
+
+    def publish(self, view: HostView | None, seq: int) -> None:
+        with self.lock:
+            if view is not None:
+                self.view = view
+            self.seq = max(self.seq, seq)
+        self.bell.set()
+
+    def take(self) -> tuple[HostView | None, int]:
+        with self.lock:
+            return self.view, self.seq
+
+
+@dataclass
+class Reported:
+    """What the server has been told: port statuses and the realised sequence (reconcile loop only)."""
+
+    status: dict[str, str] = field(default_factory=dict)
+    seq: int = 0
+    at: float = 0.0
+
+
+class AgentRuntime:
+    def __init__(self, reconciler: Reconciler, client: ServerClient, host: str, report_interval: int,
+                 resync_interval: float = RESYNC_INTERVAL) -> None:
+        self.reconciler = reconciler
+        self.client = client
+        self.host = host
+        self.report_interval = report_interval
+        self.resync_interval = resync_interval
+        self.shared = Shared()
+        self.reported = Reported()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------ lifecycle
+
+    def run(self) -> None:
+        """Run until ``stop()``: start the threads, then reconcile in this thread."""
+        self.reconciler.start(self.shared.bell.set)
+        for target, name in ((self._heartbeat, "heartbeat"), (self._watch, "watch")):
+            thread = threading.Thread(target=target, name=f"{self.reconciler.view_kind}-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        try:
+            self._loop()
+        finally:
+            self.reconciler.stop()
+            self.client.close()
+
+    def stop(self) -> None:
+        self.shared.stopping.set()
+        self.shared.bell.set()
+
+    # ------------------------------------------------------------ threads
+
+    def _heartbeat(self) -> None:
+        start_flag = True
+        while not self.shared.stopping.is_set():
+            state = {"agent_type": self.reconciler.agent_type, "binary": self.reconciler.binary,
+                     "topic": self.reconciler.topic, "host": self.host, "start_flag": start_flag,
+                     "configurations": self.reconciler.configurations()}
+            try:
+                self.client.report_state(state)
+                start_flag = False
+                wait = self.report_interval
+            except ServerError as exc:
+                LOG.warning("heartbeat failed: %s", exc)
+                wait = min(self.report_interval, 2.0)
+            self.shared.stopping.wait(wait)
+
+    def _watch(self) -> None:
+        etag, failures = "", 0
+        while not self.shared.stopping.is_set():
+            try:
+                watched = self.client.watch(self.host, self.reconciler.view_kind, etag, WATCH_WAIT)
+            except ServerError as exc:
+                delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
+                failures += 1
+                LOG.warning("watch failed (retry in %.1f s): %s", delay, exc)
+                self.shared.stopping.wait(delay)
+                continue
+            failures = 0
+            etag = watched.etag
+            self.shared.publish(watched.view, watched.seq)
+
+    def _loop(self) -> None:
+        failures = 0
+        while not self.shared.stopping.is_set():
+            self.shared.bell.wait(self._timeout(failures))
+            self.shared.bell.clear()
+            if self.shared.stopping.is_set():
+                return
+            view, seq = self.shared.take()
+            if view is None:
+                continue  # nothing known yet: the watcher rings when the first view arrives
+            try:
+                started = time.monotonic()
+                outcome = self.reconciler.reconcile(view)
+                LOG.debug("reconciled seq %d in %.1f ms", seq, (time.monotonic() - started) * 1000)
+                failures = 0
+            except Exception:  # noqa: BLE001 - any failure of a run is retried by the loop, with backoff
+                failures += 1
+                LOG.exception("reconcile failed (attempt %d); retrying", failures)
+                continue
+            self._report(view, outcome, seq)
+
+    def _timeout(self, failures: int) -> float:
+        """How long to sleep without a bell: the resync interval, shorter after a failure or while a
+        realised sequence waits to be reported."""
+        if failures:
+            return BACKOFF[min(failures, len(BACKOFF)) - 1]
+        timeout = self.resync_interval
+        _view, seq = self.shared.take()
+        if seq > self.reported.seq:
+            timeout = min(timeout, max(0.0, STATUS_SEQ_INTERVAL - (time.monotonic() - self.reported.at)))
+        return timeout
+
+    def _report(self, view: HostView, outcome: Outcome, seq: int) -> None:
+        """Tell the server what changed: port statuses at once; the realised sequence alone at most
+        once per STATUS_SEQ_INTERVAL (a burst of changes costs one report, not one each)."""
+        known = {port.id: port.status for port in view.ports}
+        changed = {pid: st for pid, st in outcome.port_status.items()
+                   if st != self.reported.status.get(pid, known.get(pid))}
+        now = time.monotonic()
+        if not changed and (seq <= self.reported.seq or now - self.reported.at < STATUS_SEQ_INTERVAL):
+            return
+        try:
+            self.client.report_status(self.host, self.reconciler.agent_type, seq, changed)
+        except ServerError as exc:
+            LOG.warning("status report failed (will retry): %s", exc)
+            self.shared.stopping.wait(0.5)
+            self.shared.bell.set()
+            return
+        self.reported.status = {pid: st for pid, st in {**self.reported.status, **changed}.items()
+                                if pid in outcome.port_status}
+        self.reported.seq, self.reported.at = max(self.reported.seq, seq), now

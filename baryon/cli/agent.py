@@ -1,0 +1,53 @@
+"""``baryon agent ovs --config-file ...``: run an agent on this host (Neutron's option names)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from baryon.config import ConfigError
+from baryon.config.agent import load_agent
+
+LOG = logging.getLogger("baryon.agent")
+KINDS = ("ovs",)
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from baryon.agent.client import ServerClient
+    from baryon.agent.runtime import AgentRuntime
+
+    try:
+        settings = load_agent(args.config_file)
+    except ConfigError as exc:
+        print(f"baryon agent {args.kind}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
+    for warning in settings.warnings:
+        LOG.warning("%s", warning)
+    if args.kind == "ovs":
+        from baryon.agent.ovs_agent import OvsAgent
+
+        reconciler = OvsAgent(settings)
+    runtime = AgentRuntime(reconciler, ServerClient(settings.baryon.server_url), settings.host,
+                           settings.agent.report_interval)
+
+    def stop(signum: int, _frame: object) -> None:
+        LOG.info("signal %d: stopping", signum)
+        runtime.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    LOG.info("%s agent on host %s, server %s", args.kind, settings.host, settings.baryon.server_url)
+    runtime.run()
+    LOG.info("stopped")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    agent = sub.add_parser("agent", help="run an agent on this host")
+    agent.add_argument("kind", choices=KINDS, help="ovs: the Open vSwitch (L2) agent")
+    agent.add_argument("--config-file", action="append", default=[], metavar="FILE",
+                       help="a Neutron-format INI file (neutron.conf, ml2_conf.ini ...); repeat it")
+    agent.set_defaults(func=cmd_agent)

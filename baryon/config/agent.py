@@ -1,0 +1,146 @@
+"""The agents' options: Neutron's names in ``neutron.conf``, ``ml2_conf.ini`` / ``openvswitch_agent.ini``.
+
+``load_agent(paths)`` returns ``AgentSettings``. An agent reads the same files as Neutron's:
+``[DEFAULT]`` (shared with the server: its other options are accepted silently), ``[agent]``,
+``[ovs]``, ``[securitygroup]`` and Baryon's ``[baryon]`` (where the server is: agents watch its
+change feed over HTTP instead of Neutron's message queue). Sections of other services
+(``[ml2]``, ``[database]`` ...) are ignored, as an agent of Neutron ignores them.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+
+from baryon.config.loader import ConfigError, parse_sections
+from baryon.config.options import opt, parse_bool, parse_int, parse_list, parse_str
+
+
+def parse_mappings(raw: str) -> tuple[tuple[str, str], ...]:
+    """``physnet1:br-ex,physnet2:br-eth2`` -> ((physnet1, br-ex), ...); each physnet and bridge once."""
+    pairs = []
+    for item in parse_list(raw):
+        physnet, sep, bridge = item.partition(":")
+        physnet, bridge = physnet.strip(), bridge.strip()
+        if not sep or not physnet or not bridge:
+            raise ValueError(f"{item!r} is not <physical_network>:<bridge>")
+        if len(bridge.encode()) > 15:
+            raise ValueError(f"bridge name {bridge!r} is longer than 15 bytes")
+        pairs.append((physnet, bridge))
+    if len({p for p, _ in pairs}) != len(pairs) or len({b for _, b in pairs}) != len(pairs):
+        raise ValueError(f"{raw!r} maps a physical network or a bridge twice")
+    return tuple(pairs)
+
+
+def parse_optional_ip(raw: str) -> str | None:
+    import ipaddress
+
+    value = raw.strip()
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an IP address") from None
+
+
+def parse_positive(raw: str) -> int:
+    value = parse_int(raw)
+    if value <= 0:
+        raise ValueError(f"{value} must be greater than 0")
+    return value
+
+
+def parse_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{raw!r} is not an http:// or https:// URL")
+    return value
+
+
+@dataclass(frozen=True)
+class AgentDefaultSection:
+    host: str = opt(parse_str, "", "this host's name, as ports' binding:host_id name it (default: the hostname)")
+    state_path: str = opt(parse_str, "/var/lib/baryon", "where the agent keeps its state")
+
+
+@dataclass(frozen=True)
+class AgentSection:
+    report_interval: int = opt(parse_positive, 30, "seconds between heartbeats to the server")
+    tunnel_types: tuple[str, ...] = opt(parse_list, (), "tunnel types this agent supports (vxlan)")
+    l2_population: bool = opt(parse_bool, False, "use l2population (flood only to hosts of a network)")
+    arp_responder: bool = opt(parse_bool, False, "answer ARP for remote ports locally in br-tun")
+    vxlan_udp_port: int = opt(parse_positive, 4789, "UDP port of VXLAN tunnels")
+
+
+@dataclass(frozen=True)
+class OvsSection:
+    integration_bridge: str = opt(parse_str, "br-int", "the integration bridge")
+    tunnel_bridge: str = opt(parse_str, "br-tun", "the tunnel bridge")
+    bridge_mappings: tuple[tuple[str, str], ...] = opt(parse_mappings, (), "<physnet>:<bridge> list")
+    local_ip: str | None = opt(parse_optional_ip, None, "this node's tunnel endpoint address")
+    datapath_type: str = opt(parse_str, "system", "OVS datapath of the bridges (system or netdev)")
+    ovsdb_connection: str = opt(parse_str, "tcp:127.0.0.1:6640", "the node's OVSDB server")
+    ovsdb_timeout: int = opt(parse_positive, 10, "seconds to wait for an OVSDB answer")
+
+
+@dataclass(frozen=True)
+class SecurityGroupSection:
+    firewall_driver: str = opt(parse_str, "iptables_hybrid", "the firewall driver")
+    enable_security_group: bool = opt(parse_bool, True, "enforce security groups")
+
+
+@dataclass(frozen=True)
+class BaryonSection:
+    server_url: str = opt(parse_url, "http://127.0.0.1:9696", "where agents reach the Baryon server")
+    ovs_rundir: str = opt(parse_str, "", "OVS run directory (bridges' .mgmt sockets); default $OVS_RUNDIR "
+                                         "or /var/run/openvswitch")
+
+
+AGENT_SECTIONS: dict[str, type] = {
+    "DEFAULT": AgentDefaultSection, "agent": AgentSection, "ovs": OvsSection,
+    "securitygroup": SecurityGroupSection, "baryon": BaryonSection,
+}
+AGENT_IGNORED: dict[str, frozenset[str]] = {
+    "agent": frozenset("""polling_interval minimize_polling ovsdb_monitor_respawn_interval dont_fragment
+        enable_distributed_routing drop_flows_on_start tunnel_csum extensions explicitly_egress_direct
+        agent_type baremetal_smartnic veth_mtu availability_zone log_agent_heartbeats""".split()),
+    "ovs": frozenset("""of_interface ovsdb_interface of_listen_address of_listen_port of_connect_timeout
+        of_request_timeout of_inactivity_probe use_veth_interconnection int_peer_patch_port
+        tun_peer_patch_port tunnel_bridge_mappings resource_provider_bandwidths
+        resource_provider_inventory_defaults vhostuser_socket_dir ssl_key_file ssl_cert_file
+        ssl_ca_cert_file bridge_mac_table_size igmp_snooping_enable qos_meter_bandwidth
+        openflow_processed_per_port""".split()),
+    "securitygroup": frozenset(["enable_ipset", "permitted_ethertypes"]),
+}
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    DEFAULT: AgentDefaultSection = field(default_factory=AgentDefaultSection)
+    agent: AgentSection = field(default_factory=AgentSection)
+    ovs: OvsSection = field(default_factory=OvsSection)
+    securitygroup: SecurityGroupSection = field(default_factory=SecurityGroupSection)
+    baryon: BaryonSection = field(default_factory=BaryonSection)
+    config_files: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def host(self) -> str:
+        return self.DEFAULT.host or socket.gethostname()
+
+
+def load_agent(paths: list[str] | tuple[str, ...] = (),
+               overrides: dict[str, dict[str, str]] | None = None) -> AgentSettings:
+    built, warnings, sources, origin = parse_sections(paths, AGENT_SECTIONS, AGENT_IGNORED, overrides,
+                                                      quiet=frozenset(["DEFAULT"]))
+    settings = AgentSettings(**built, config_files=sources, warnings=warnings)  # type: ignore[arg-type]
+    for kind in settings.agent.tunnel_types:
+        if kind != "vxlan":
+            where = origin["agent"].get("tunnel_types", "<default>")
+            raise ConfigError(f"{where}: [agent] tunnel_types: invalid value: {kind!r} tunnels are not supported "
+                              "(vxlan only: this kernel has no GRE or GENEVE)")
+    if settings.agent.tunnel_types and settings.ovs.local_ip is None:
+        where = origin["agent"].get("tunnel_types", "<default>")
+        raise ConfigError(f"{where}: [agent] tunnel_types: tunnelling needs [ovs] local_ip")
+    return settings
