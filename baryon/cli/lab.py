@@ -24,7 +24,8 @@ def _say(message: str) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    lab = _lab(args, prefix=args.prefix, computes=args.computes, api_port=args.api_port)
+    lab = _lab(args, prefix=args.prefix, computes=args.computes, api_port=args.api_port,
+               agents=False if args.no_agents else None)
     topo = lab.topology
     _say(f"lab up: {topo.computes} compute node{'s' if topo.computes != 1 else ''}, state in {lab.paths.root}")
     lab.up(_say)
@@ -88,7 +89,7 @@ def _command(cmd: list[str]) -> list[str]:
 
 def cmd_vm_create(args: argparse.Namespace) -> int:
     vm = vms.create(_lab(args), args.name, args.node, args.network, subnet=args.subnet, ip=args.ip,
-                    security_groups=args.security_group, port_security=not args.no_port_security)
+                    security_groups=args.security_group, port_security=not args.no_port_security, port=args.port)
     _say(f"VM {vm.name} on {vm.node}: port {vm.port_id}, MAC {vm.mac}, {', '.join(vm.addresses) or 'no address'}"
          f" (namespace {vm.netns})")
     return 0
@@ -126,6 +127,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--computes", type=int, default=None, help="compute nodes (default 2)")
     up.add_argument("--api-port", type=int, default=None, help="the API's port on 127.0.0.1 (default 9696)")
     up.add_argument("--prefix", default=None, help="namespace name prefix (default blab-)")
+    up.add_argument("--no-agents", action="store_true",
+                    help="build the hosts only: no agent (nothing joins the nodes' switches)")
     up.set_defaults(func=cmd_up)
 
     down = cmds.add_parser("down", help="remove everything the lab made")
@@ -146,7 +149,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     create = vm_cmds.add_parser("create", help="create a port and plug a VM on a node")
     create.add_argument("name")
     create.add_argument("--node", required=True)
-    create.add_argument("--network", required=True, help="network name or id")
+    create.add_argument("--network", default=None, help="network name or id")
+    create.add_argument("--port", default=None, help="an existing port (name or id) instead of a new one")
     create.add_argument("--subnet", default=None, help="subnet name or id")
     create.add_argument("--ip", default=None, help="fixed IP address")
     create.add_argument("--security-group", action="append", default=None, help="name or id; repeatable")

@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,25 +198,24 @@ def stop_pid(pid: int, marker: str, timeout: float = 5.0) -> None:
 
 def stop_pids(pids: Iterable[int], marker: str, timeout: float = 5.0) -> None:
     """``stop_pid`` for several processes at once: SIGTERM to all, then wait, then SIGKILL the rest."""
-    pids = [pid for pid in pids if ours(pid, marker)]
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    while pids and time.monotonic() < deadline:
-        pids = [pid for pid in pids if ours(pid, marker)]
-        if pids:
-            time.sleep(0.02)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 2
-    while any(ours(pid, marker) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _terminate([pid for pid in pids if ours(pid, marker)], lambda pid: ours(pid, marker), timeout)
+
+
+def _terminate(pids: list[int], alive: Callable[[int], bool], timeout: float) -> None:
+    """SIGTERM ``pids``; after ``timeout`` SIGKILL those still ``alive``; wait (briefly) for them to go."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while pids and time.monotonic() < deadline:
+            pids = [pid for pid in pids if alive(pid)]
+            if pids:
+                time.sleep(0.02)
+        if not pids:
+            return
 
 
 def pids_in_namespaces(ns_inodes: set[int], kind: str = "net") -> list[int]:
@@ -235,23 +234,8 @@ def pids_in_namespaces(ns_inodes: set[int], kind: str = "net") -> list[int]:
 
 
 def kill_pids(pids: Iterable[int], timeout: float = 3.0) -> None:
-    """SIGTERM then SIGKILL processes found inside the lab's own namespaces (they are ours by place)."""
-    pids = list(pids)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    while pids and time.monotonic() < deadline:
-        pids = [p for p in pids if Path(f"/proc/{p}").exists() and not _zombie(p)]
-        if pids:
-            time.sleep(0.02)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    """Stop processes found inside the lab's own namespaces (they are ours by place)."""
+    _terminate(list(pids), lambda pid: Path(f"/proc/{pid}").exists() and not _zombie(pid), timeout)
 
 
 def _zombie(pid: int) -> bool:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from baryon.lab import configs, fabric, host, server
+from baryon.lab import agents, configs, fabric, host, server
 from baryon.lab.ovs import NodeOvs
 from baryon.lab.state import LabParams, LabPaths
 from baryon.lab.topology import DEFAULT_PREFIX, Node, Topology, describe
@@ -25,8 +25,8 @@ from baryon.lab.topology import DEFAULT_PREFIX, Node, Topology, describe
 Progress = Callable[[str], None]
 REQUIRED_COMMANDS = ("ip", "nsenter", "unshare", "ethtool", "ovs-vsctl", "ovsdb-server", "ovs-vswitchd",
                      "ovsdb-tool", "mount", "umount")
-# Agent kinds the lab starts on the nodes that run them; later issues add the agents.
-AVAILABLE_AGENTS: tuple[str, ...] = ()
+# Agent kinds the lab starts on the nodes that run them (the DHCP and L3 agents come later).
+AVAILABLE_AGENTS: tuple[str, ...] = ("ovs",)
 
 
 def _quiet(_message: str) -> None:
@@ -44,14 +44,15 @@ class Lab:
 
     @classmethod
     def open(cls, state_dir: Path, prefix: str | None = None, computes: int | None = None,
-             api_port: int | None = None) -> Lab:
+             api_port: int | None = None, agents: bool | None = None) -> Lab:
         """The lab at ``state_dir``: its recorded parameters, overridden by those given."""
         paths = LabPaths(state_dir.resolve())
         recorded = paths.read_params()
         params = LabParams(
             prefix=prefix or (recorded.prefix if recorded else DEFAULT_PREFIX),
             computes=computes if computes is not None else (recorded.computes if recorded else 2),
-            api_port=api_port if api_port is not None else (recorded.api_port if recorded else 9696))
+            api_port=api_port if api_port is not None else (recorded.api_port if recorded else 9696),
+            agents=agents if agents is not None else (recorded.agents if recorded else True))
         owns = prefix is not None or (recorded is not None and recorded.prefix == params.prefix)
         return cls(paths, params, owns)
 
@@ -75,7 +76,7 @@ class Lab:
         if missing:
             raise host.LabError(f"missing commands: {', '.join(missing)} (run bin/setup --lab)")
         recorded = self.paths.read_params()
-        if recorded and recorded != self.params and host.list_netns(recorded.prefix):
+        if recorded and _shape(recorded) != _shape(self.params) and host.list_netns(recorded.prefix):
             raise host.LabError(
                 f"a lab with {recorded.computes} computes, prefix {recorded.prefix!r} and API port "
                 f"{recorded.api_port} is already up at {self.paths.root}; `baryon lab down` first")
@@ -117,8 +118,11 @@ class Lab:
         pid = server.ensure_running(topology, self.paths)
         step(f"server on controller (PID {pid}): {topology.server_url} for agents, {topology.api_url} "
              "on this machine")
-        if not AVAILABLE_AGENTS:
-            step("agents: none exist yet")
+        if self.params.agents:
+            started_agents = agents.ensure_running(topology, self.paths, AVAILABLE_AGENTS)
+            step(f"agents alive: {', '.join(started_agents) or 'none'}")
+        else:
+            step("agents: not started (--no-agents)")
 
     def _write_configs(self, topology: Topology, node: Node) -> None:
         etc = self.paths.etc(node.name)
@@ -192,8 +196,8 @@ class Lab:
             if node.role == "controller":
                 processes.append({"name": "baryon-server", "pid": server.pid(self.paths)})
             for kind in node.agents:
-                if kind in AVAILABLE_AGENTS:
-                    processes.append({"name": f"{kind}-agent", "pid": None})
+                if kind in AVAILABLE_AGENTS and self.params.agents:
+                    processes.append({"name": f"{kind}-agent", "pid": agents.pid(self.paths, node.name, kind)})
             nodes.append({"name": node.name, "role": node.role, "netns": node.netns, "up": node.netns in present,
                           "mgmt_ip": node.mgmt_ip, "local_ip": node.local_ip,
                           "addresses": [link.address for link in node.links if link.address]
@@ -203,3 +207,8 @@ class Lab:
                 "computes": self.params.computes, "api_url": topology.api_url, "server_url": topology.server_url,
                 "up": topology.fabric_netns in present and server.pid(self.paths) is not None,
                 "nodes": nodes, "vms": [vm.as_dict() for vm in vms.load_all(self.paths)]}
+
+
+def _shape(params: LabParams) -> tuple:
+    """What cannot change under a running lab (agents can be started or not by a later up)."""
+    return params.prefix, params.computes, params.api_port

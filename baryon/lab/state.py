@@ -30,6 +30,7 @@ class LabParams:
     prefix: str
     computes: int
     api_port: int
+    agents: bool = True  # start the agents (False: the hosts alone, `lab up --no-agents`)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ class Vm:
     mtu: int = 0
     addresses: list[str] = field(default_factory=list)  # "10.0.0.5/24"
     gateway: str | None = None
+    own_port: bool = True  # created by the lab (deleted with the VM), or given with --port (unbound)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -75,8 +76,12 @@ def _find(api: Api, path: str, key: str, resource: str, ref: str) -> dict:
     return found[0]
 
 
-def create(lab: Lab, name: str, node_name: str, network: str, subnet: str | None = None, ip: str | None = None,
-           security_groups: list[str] | None = None, port_security: bool = True) -> Vm:
+def create(lab: Lab, name: str, node_name: str, network: str | None = None, subnet: str | None = None,
+           ip: str | None = None, security_groups: list[str] | None = None, port_security: bool = True,
+           port: str | None = None) -> Vm:
+    """Create the port (or take ``port``, created beforehand, as ``openstack server create --port``
+    does), bind it to the node, plug the VM. A port whose binding failed is not plugged (Nova
+    fails the boot), unless the node runs no agent at all (a lab made with ``--no-agents``)."""
     validate_vm_name(name)
     topology = lab.topology
     try:
@@ -87,43 +92,73 @@ def create(lab: Lab, name: str, node_name: str, network: str, subnet: str | None
         raise host.LabError(f"node {node_name!r} hosts no VMs (it runs no Open vSwitch): use network or a compute")
     if lab.paths.vm(name).exists():
         raise host.LabError(f"a VM named {name!r} exists already")
+    if (network is None) == (port is None):
+        raise host.LabError("give either --network or --port")
     api = Api(topology.api_url)
-    net = _find(api, "networks", "networks", "network", network)
-    port: dict = {"network_id": net["id"], "device_owner": "compute:nova", "binding:host_id": node.name,
-                  "name": ""}
     vm = Vm(name=name, id=str(uuid.uuid4()), node=node.name, netns=vm_netns(topology.prefix, name))
-    port["device_id"] = vm.id
+    binding = {"device_owner": "compute:nova", "device_id": vm.id, "binding:host_id": node.name}
+    try:
+        if port is not None:
+            existing = _find(api, "ports", "ports", "port", port)
+            if existing["device_id"]:
+                raise host.LabError(f"port {existing['id']} is in use by device {existing['device_id']}")
+            created = api.request("PUT", f"/v2.0/ports/{existing['id']}", {"port": binding})["port"]
+            vm.own_port = False
+        else:
+            request = _port_request(api, network or "", subnet, ip, security_groups, port_security)
+            created = api.request("POST", "/v2.0/ports", {"port": {**request, **binding, "name": ""}})["port"]
+    except ApiError as exc:
+        raise host.LabError(str(exc)) from None
+    net = api.get(f"/v2.0/networks/{created['network_id']}")["network"]
+    vm.port_id, vm.network_id, vm.mac, vm.mtu = created["id"], net["id"], created["mac_address"], net["mtu"]
+    _set_addresses(api, vm, created)
+    write_json(lab.paths.vm(name), vm.as_dict())
+    try:
+        _check_binding(lab, node.name, created)
+        plug(lab, vm)
+    except Exception:
+        delete(lab, name)
+        raise
+    return vm
+
+
+def _port_request(api: Api, network: str, subnet: str | None, ip: str | None,
+                  security_groups: list[str] | None, port_security: bool) -> dict:
+    net = _find(api, "networks", "networks", "network", network)
+    request: dict = {"network_id": net["id"]}
     fixed: dict = {}
     if subnet:
         fixed["subnet_id"] = _find(api, "subnets", "subnets", "subnet", subnet)["id"]
     if ip:
         fixed["ip_address"] = ip
     if fixed:
-        port["fixed_ips"] = [fixed]
+        request["fixed_ips"] = [fixed]
     if security_groups:
-        port["security_groups"] = [_find(api, "security-groups", "security_groups", "security_group", sg)["id"]
-                                   for sg in security_groups]
+        request["security_groups"] = [_find(api, "security-groups", "security_groups", "security_group", sg)["id"]
+                                      for sg in security_groups]
     if not port_security:
-        port["port_security_enabled"] = False
-        port["security_groups"] = []
-    try:
-        created = api.request("POST", "/v2.0/ports", {"port": port})["port"]
-    except ApiError as exc:
-        raise host.LabError(str(exc)) from None
-    vm.port_id, vm.network_id, vm.mac, vm.mtu = created["id"], net["id"], created["mac_address"], net["mtu"]
-    subnets = {s["id"]: s for s in api.get("/v2.0/subnets", network_id=net["id"])["subnets"]}
-    for fixed_ip in created["fixed_ips"]:
+        request["port_security_enabled"] = False
+        request["security_groups"] = []
+    return request
+
+
+def _set_addresses(api: Api, vm: Vm, port: dict) -> None:
+    subnets = {s["id"]: s for s in api.get("/v2.0/subnets", network_id=vm.network_id)["subnets"]}
+    for fixed_ip in port["fixed_ips"]:
         sub = subnets[fixed_ip["subnet_id"]]
         vm.addresses.append(f"{fixed_ip['ip_address']}/{ipaddress.ip_network(sub['cidr']).prefixlen}")
         if vm.gateway is None and sub["ip_version"] == 4 and sub.get("gateway_ip"):
             vm.gateway = sub["gateway_ip"]
-    write_json(lab.paths.vm(name), vm.as_dict())
-    try:
-        plug(lab, vm)
-    except Exception:
-        delete(lab, name)
-        raise
-    return vm
+
+
+def _check_binding(lab: Lab, node: str, port: dict) -> None:
+    if port.get("binding:vif_type") != "binding_failed":
+        return
+    from baryon.lab import agents
+
+    if any(agents.pid(lab.paths, node, kind) for kind in agents.AGENT_TYPES):
+        reason = (port.get("binding:vif_details") or {}).get("reason", "no reason given")
+        raise host.LabError(f"port {port['id']}: binding to {node} failed ({reason}); not plugged")
 
 
 def plug(lab: Lab, vm: Vm) -> None:
@@ -141,6 +176,9 @@ def plug(lab: Lab, vm: Vm) -> None:
         f"link set {dev['qvo']} up",
         f"link set {dev['qbr']} up",
     ])
+    # os-vif turns IPv6 off on the host-side devices: they must not speak on the tenant network.
+    node_place.run(["sysctl", "-q", *(f"-wnet.ipv6.conf.{dev[kind]}.disable_ipv6=1"
+                                       for kind in ("tap", "qbr", "qvb", "qvo"))])
     lab.ovs(node).vsctl(
         "--", "--may-exist", "add-br", "br-int", "--", "set", "Bridge", "br-int", "datapath_type=netdev",
         "--", "--if-exists", "del-port", "br-int", dev["qvo"],
@@ -180,11 +218,16 @@ def delete(lab: Lab, name: str) -> None:
     vm = load(lab.paths, name)
     unplug(lab, vm)
     if vm.port_id:
+        api = Api(lab.topology.api_url)
         try:
-            Api(lab.topology.api_url).request("DELETE", f"/v2.0/ports/{vm.port_id}")
+            if vm.own_port:
+                api.request("DELETE", f"/v2.0/ports/{vm.port_id}")
+            else:  # as Nova leaves a port it was given: unbound, for another server
+                api.request("PUT", f"/v2.0/ports/{vm.port_id}",
+                            {"port": {"device_id": "", "device_owner": "", "binding:host_id": ""}})
         except ApiError as exc:
             if exc.status != 404:
-                raise host.LabError(f"VM {name!r} is unplugged but its port was not deleted: {exc}") from None
+                raise host.LabError(f"VM {name!r} is unplugged but its port was not released: {exc}") from None
     lab.paths.vm(name).unlink(missing_ok=True)
 
 

@@ -23,8 +23,9 @@ BARYON = [sys.executable, "-m", "baryon"]
 
 
 class LabCli:
-    def __init__(self, state_dir: Path, computes: int = 2) -> None:
+    def __init__(self, state_dir: Path, computes: int = 2, agents: bool = True) -> None:
         self.state_dir = state_dir
+        self.agents = agents
         self.prefix = "bt" + uuid.uuid4().hex[:6] + "-"
         self.computes = computes
         self.api_port = free_port()
@@ -38,7 +39,8 @@ class LabCli:
         return proc
 
     def up_args(self) -> list[str]:
-        return ["up", "--computes", str(self.computes), "--api-port", str(self.api_port), "--prefix", self.prefix]
+        args = ["up", "--computes", str(self.computes), "--api-port", str(self.api_port), "--prefix", self.prefix]
+        return args if self.agents else [*args, "--no-agents"]
 
     def up(self) -> subprocess.CompletedProcess[str]:
         return self.run(*self.up_args())

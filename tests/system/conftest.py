@@ -1,7 +1,8 @@
 """System tests: real labs (namespaces, Open vSwitch, the server), as root.
 
-``lab``: one 2-compute lab for a whole module, brought down at the end even when tests fail.
-``fresh_lab``: an unstarted ``LabCli`` whose finalizer runs ``lab down`` whatever state it is in.
+``hosts_lab`` / ``agents_lab``: one 2-compute lab without agents (the hosts alone) / with its
+agents, for a whole module, brought down at the end even when tests fail. ``fresh_lab``: an unstarted 1-compute ``LabCli`` (no agents) whose
+finalizer runs ``lab down`` whatever state it is in.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(skip)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCli]:
-    cli = LabCli(tmp_path_factory.mktemp("lab") / "state", computes=2)
+def _module_lab(tmp_path_factory: pytest.TempPathFactory, agents: bool) -> Iterator[LabCli]:
+    cli = LabCli(tmp_path_factory.mktemp("lab") / "state", computes=2, agents=agents)
     try:
         cli.up()
         yield cli
@@ -32,9 +32,19 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCli]:
         cli.down()
 
 
+@pytest.fixture(scope="module")
+def hosts_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCli]:
+    yield from _module_lab(tmp_path_factory, agents=False)
+
+
+@pytest.fixture(scope="module")
+def agents_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCli]:
+    yield from _module_lab(tmp_path_factory, agents=True)
+
+
 @pytest.fixture
 def fresh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCli]:
-    cli = LabCli(tmp_path_factory.mktemp("lab") / "state", computes=1)
+    cli = LabCli(tmp_path_factory.mktemp("lab") / "state", computes=1, agents=False)
     try:
         yield cli
     finally:

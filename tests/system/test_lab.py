@@ -1,4 +1,4 @@
-"""A running lab: nodes, their OVS, what a node sees, VMs plugged as os-vif plugs them."""
+"""A running lab without agents: nodes, their OVS, what a node sees, VMs plugged as os-vif plugs them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ from tests.api.helpers import OPENSTACK
 from tests.support.lab import BARYON, LabCli
 
 pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def lab(hosts_lab: LabCli) -> LabCli:
+    return hosts_lab
 
 
 def test_every_node_and_process_is_up(lab: LabCli) -> None:
