@@ -1,7 +1,7 @@
 """The Open vSwitch agent: one node's br-int, br-tun and physical bridges, from its host view.
 
-``OvsAgent.reconcile(view)`` is the one sync path: observe the switch (one OVSDB read plus a flow
-count per bridge), plan (pure, ``baryon.agent.plan.ovs``), apply (one OVSDB transaction, then one
+``OvsAgent.reconcile(view)`` is the one sync path: observe the switch (one OVSDB read; flows are
+counted only after the canary check, every 2 s, found br-int short of its flows), plan (pure, ``baryon.agent.plan.ovs``), apply (one OVSDB transaction, then one
 atomic flow bundle per bridge whose flows differ), remember the flows now installed. It runs at
 start-up (so an agent restart rebuilds its plan and changes only what differs: no flow of an
 unchanged port is removed or re-added), on every new view, on every OVSDB change of the switch
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 
 from baryon.agent.drivers.openflow import OpenFlow
@@ -24,6 +25,7 @@ from baryon.model.ovs import (ObservedBridge, ObservedSwitch, OvsAgentSettings, 
 
 LOG = logging.getLogger("baryon.agent.ovs")
 DEFAULT_RUNDIR = "/var/run/openvswitch"
+FLOW_CHECK_INTERVAL = 2.0  # seconds; Neutron's polling_interval, at which it checks its canary flow
 
 
 def switch_settings(settings: AgentSettings) -> OvsAgentSettings:
@@ -50,12 +52,40 @@ class OvsAgent:
         self.openflow = OpenFlow(rundir)
         self.applied: dict[str, tuple[str, ...]] = {}
         self.devices = 0
+        self.recount = False  # set by the canary check: count every bridge's flows on the next run
+        self._stopping = threading.Event()
+        self._canary: threading.Thread | None = None
 
     def start(self, wake: Callable[[], None]) -> None:
         self.ovsdb.watch(wake)
+        self._stopping.clear()
+        self._canary = threading.Thread(target=self._check_canary, args=(wake,), name="ovs-canary", daemon=True)
+        self._canary.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         self.ovsdb.close()
+
+    def _check_canary(self, wake: Callable[[], None]) -> None:
+        """Every FLOW_CHECK_INTERVAL, count br-int's flows: fewer than installed means ovs-vswitchd
+        restarted (flows are not persistent) or someone flushed them: wake the loop to reinstall.
+        One ovs-ofctl call, as Neutron checks its canary flow every polling interval."""
+        bridge = self.switch.integration_bridge
+        while not self._stopping.wait(FLOW_CHECK_INTERVAL):
+            installed = self.applied.get(bridge)
+            if not installed:
+                continue
+            try:
+                count = self.openflow.flow_count(bridge)
+            except Exception as exc:  # noqa: BLE001 - ovs-vswitchd down: the loop's run will say why
+                LOG.warning("canary check of %s failed: %s", bridge, exc)
+                wake()
+                continue
+            if count != len(installed):
+                LOG.warning("%s has %d of the agent's %d flows (ovs-vswitchd restarted?): reinstalling",
+                            bridge, count, len(installed))
+                self.recount = True
+                wake()
 
     def configurations(self) -> dict:
         """What Neutron's OVS agent reports, so that the server binds ports as ML2 does."""
@@ -75,11 +105,15 @@ class OvsAgent:
         }
 
     def observe(self) -> ObservedSwitch:
+        """The switch as it is. Flows are counted (one ovs-ofctl call per bridge, slow while
+        ovs-vswitchd is busy plugging) only when the canary check found some missing, not on
+        every run: each VIF plugged wakes the loop two or three times."""
         observed = self.ovsdb.observe()
+        count_flows, self.recount = self.recount, False
         bridges = []
         for bridge in observed.bridges:
             count = None
-            if bridge.name in self.applied:
+            if count_flows and bridge.name in self.applied:
                 count = self.openflow.flow_count(bridge.name)
             bridges.append(ObservedBridge(bridge.name, bridge.datapath_type, bridge.fail_mode, count))
         return ObservedSwitch(tuple(bridges), observed.ports)

@@ -171,7 +171,7 @@ class AgentRuntime:
                 failures += 1
                 LOG.exception("reconcile failed (attempt %d); retrying", failures)
                 continue
-            self._report(view, outcome, seq)
+            self._report(outcome, seq)
 
     def _timeout(self, failures: int) -> float:
         """How long to sleep without a bell: the resync interval, shorter after a failure or while a
@@ -184,12 +184,11 @@ class AgentRuntime:
             timeout = min(timeout, max(0.0, STATUS_SEQ_INTERVAL - (time.monotonic() - self.reported.at)))
         return timeout
 
-    def _report(self, view: HostView, outcome: Outcome, seq: int) -> None:
+    def _report(self, outcome: Outcome, seq: int) -> None:
         """Tell the server what changed: port statuses at once; the realised sequence alone at most
         once per STATUS_SEQ_INTERVAL (a burst of changes costs one report, not one each)."""
-        known = {port.id: port.status for port in view.ports}
-        changed = {pid: st for pid, st in outcome.port_status.items()
-                   if st != self.reported.status.get(pid, known.get(pid))}
+        # The first report after a start says every port's status (the server ignores the unchanged).
+        changed = {pid: st for pid, st in outcome.port_status.items() if st != self.reported.status.get(pid)}
         now = time.monotonic()
         if not changed and (seq <= self.reported.seq or now - self.reported.at < STATUS_SEQ_INTERVAL):
             return

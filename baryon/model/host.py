@@ -59,7 +59,8 @@ class Port:
     fixed_ips: tuple[str, ...]  # addresses, sorted
     device_owner: str
     admin_state_up: bool
-    status: str  # as the server has it: DOWN | ACTIVE | BUILD
+    # NOTE: no status: it is what agents report; in the view it would send each agent its own
+    # report back as a change (one more round per port wired).
     port_security_enabled: bool
     security_groups: tuple[str, ...] = ()  # ids, sorted
     allowed_address_pairs: tuple[AddressPair, ...] = ()

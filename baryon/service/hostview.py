@@ -59,7 +59,7 @@ def compute(session: Session, host: str) -> hm.HostView:
     seq = feed.last_seq(session)  # NOTE: first (see the module doc)
     bound = _bound_to(host)
     port_rows = session.execute(select(
-        _P.id, _P.network_id, _P.mac_address, _P.device_owner, _P.admin_state_up, _P.status,
+        _P.id, _P.network_id, _P.mac_address, _P.device_owner, _P.admin_state_up,
         _P.port_security_enabled, _P.binding_segment_id).where(bound)).all()
     ips: dict[str, list[str]] = defaultdict(list)
     for port_id, address in session.execute(select(_IP.port_id, _IP.ip_address).join(_P, _P.id == _IP.port_id)
@@ -78,7 +78,7 @@ def compute(session: Session, host: str) -> hm.HostView:
     ports = tuple(sorted(
         hm.Port(id=r.id, network_id=r.network_id, mac_address=r.mac_address,
                 fixed_ips=tuple(sorted(ips.get(r.id, ()))), device_owner=r.device_owner,
-                admin_state_up=r.admin_state_up, status=r.status, port_security_enabled=r.port_security_enabled,
+                admin_state_up=r.admin_state_up, port_security_enabled=r.port_security_enabled,
                 security_groups=tuple(sorted(groups.get(r.id, ()))),
                 allowed_address_pairs=tuple(sorted(pairs.get(r.id, ()))))
         # NOTE: a port whose bound segment is gone (ON DELETE SET NULL) cannot be wired: left out.

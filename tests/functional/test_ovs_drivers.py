@@ -245,7 +245,8 @@ def test_watch_fires_on_changes_and_after_ovsdb_server_restarts(ovs_node: OvsNod
                    what="a callback after the watch reconnected")
 
         before = len(calls)
-        ovs_node.vsctl("--no-wait", "set", "Port", "p1", "tag=7")
+        ovs_node.vsctl("--no-wait", "set", "Port", "p1", "tag=7")  # not watched: the agent's own column
+        ovs_node.vsctl("--no-wait", "set", "Interface", "p1", "external_ids:iface-id=x")
         eventually(lambda: len(calls) > before, timeout=1, what="a callback on the new connection")
         assert db.observe().port("p1").tag == 7  # the client's own connection recovered too
     assert not watch.running

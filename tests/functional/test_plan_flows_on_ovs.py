@@ -45,7 +45,7 @@ NETWORKS = (Network(NET_A, Segment("vxlan", 1001, None), 1450),
 
 
 def port(port_id: str, network_id: str, mac: str, ip: str, owner: str = "compute:nova") -> Port:
-    return Port(port_id, network_id, mac, (ip,), owner, True, "DOWN", True)
+    return Port(port_id, network_id, mac, (ip,), owner, True, True)
 
 
 VM_A1 = port("a1000000-0000-4000-8000-000000000001", NET_A, "fa:16:3e:00:00:a1", "192.168.10.11")

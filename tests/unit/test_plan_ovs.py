@@ -39,15 +39,15 @@ NETWORKS = {
 }
 
 PORT_A1 = Port("a1000000-0000-4000-8000-000000000001", NET_A, "fa:16:3e:00:00:a1", ("192.168.10.11",),
-               "compute:nova", True, "DOWN", True)
+               "compute:nova", True, True)
 PORT_A2 = Port("a2000000-0000-4000-8000-000000000002", NET_A, "fa:16:3e:00:00:a2", ("192.168.10.12",),
-               "compute:nova", True, "DOWN", True)
+               "compute:nova", True, True)
 PORT_B1 = Port("b1000000-0000-4000-8000-000000000001", NET_B, "fa:16:3e:00:00:b1", ("192.168.20.11",),
-               "compute:nova", True, "DOWN", True)
+               "compute:nova", True, True)
 PORT_F1 = Port("f1000000-0000-4000-8000-000000000001", NET_F, "fa:16:3e:00:00:f1", ("203.0.113.11",),
-               "compute:nova", True, "DOWN", True)
+               "compute:nova", True, True)
 PORT_V1 = Port("c1000000-0000-4000-8000-000000000001", NET_V, "fa:16:3e:00:00:c1", ("10.0.200.11",),
-               "compute:nova", True, "DOWN", True)
+               "compute:nova", True, True)
 
 # A's ports on compute2 (10.10.10.3) and compute3 (10.10.10.4); B's on compute2.
 REMOTE_A_C2 = RemotePort(NET_A, "compute2", "10.10.10.3", "fa:16:3e:00:02:a1", ("192.168.10.21",))
@@ -610,7 +610,7 @@ def test_same_input_same_plan_whatever_the_order() -> None:
 
 def test_local_vlan_exhaustion_leaves_the_extra_network_down() -> None:
     networks = [Network(f"net-{i:05d}", Segment("vxlan", 5000 + i, None), 1450) for i in range(4095)]
-    ports = [Port(f"port-{i:05d}", n.id, "fa:16:3e:00:00:01", (), "compute:nova", True, "DOWN", True)
+    ports = [Port(f"port-{i:05d}", n.id, "fa:16:3e:00:00:01", (), "compute:nova", True, True)
              for i, n in enumerate(networks)]
     last = ports[-1]
     v = HostView(host=HOST, ports=tuple(ports), networks=tuple(networks))

@@ -17,7 +17,7 @@ has a timeout; the server's echo requests are answered.
   Then, like ``ovs-vsctl`` without ``--no-wait``, it waits until ovs-vswitchd has applied the
   change (``cur_cfg`` reaches the ``next_cfg`` the transaction set), so ports exist in the switch,
   with their OpenFlow numbers, before flows naming them are installed.
-- ``watch(callback)`` monitors Interface (name, external_ids, ofport) and Port (name, tag) on a
+- ``watch(callback)`` monitors Interface (name, external_ids, ofport) on a
   connection of its own, in a background thread: ``callback()`` after each change notification
   (not for the initial contents), and once after each reconnection (the server restarted: what
   changed meanwhile is unknown). The callback only says "look again": it carries no data.
@@ -55,7 +55,9 @@ CUR_CFG_POLL_MS = 200  # one server-side wait for cur_cfg; re-checked with >= af
 BRIDGE_COLUMNS = ["_uuid", "name", "datapath_type", "fail_mode", "ports"]
 PORT_COLUMNS = ["_uuid", "name", "interfaces", "tag", "other_config"]
 INTERFACE_COLUMNS = ["_uuid", "name", "type", "options", "external_ids", "ofport"]
-WATCHED = {"Interface": ["name", "external_ids", "ofport"], "Port": ["name", "tag"]}
+# NOTE: only what others change (os-vif plugging a VIF, ovs-vswitchd numbering it), not Port.tag,
+# which the agent writes itself: its own writes must not wake it for one more run each.
+WATCHED = {"Interface": ["name", "external_ids", "ofport"]}
 
 T = TypeVar("T")
 Ref = list  # ["uuid", "<uuid>"] or ["named-uuid", "<name>"]
