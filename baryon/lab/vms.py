@@ -171,14 +171,17 @@ def plug(lab: Lab, vm: Vm) -> None:
         f"link add {dev['tap']} mtu {vm.mtu} type veth peer name eth0 netns {vm.netns}",
         f"link add {dev['qbr']} mtu {vm.mtu} type bridge forward_delay 0 stp_state 0",
         f"link add {dev['qvb']} mtu {vm.mtu} type veth peer name {dev['qvo']} mtu {vm.mtu}",
+    ])
+    # os-vif turns IPv6 off on the host-side devices, before they come up: they must not speak
+    # (router solicitations, MLD) on the tenant network, nor add routes that ovs-vswitchd re-reads.
+    node_place.run(["sysctl", "-q", *(arg for kind in ("tap", "qbr", "qvb", "qvo")
+                                      for arg in ("-w", f"net.ipv6.conf.{dev[kind]}.disable_ipv6=1"))])
+    node_place.batch_ip([
         f"link set {dev['tap']} master {dev['qbr']} up",
         f"link set {dev['qvb']} master {dev['qbr']} up",
         f"link set {dev['qvo']} up",
         f"link set {dev['qbr']} up",
     ])
-    # os-vif turns IPv6 off on the host-side devices: they must not speak on the tenant network.
-    node_place.run(["sysctl", "-q", *(f"-wnet.ipv6.conf.{dev[kind]}.disable_ipv6=1"
-                                       for kind in ("tap", "qbr", "qvb", "qvo"))])
     lab.ovs(node).vsctl(
         "--", "--may-exist", "add-br", "br-int", "--", "set", "Bridge", "br-int", "datapath_type=netdev",
         "--", "--if-exists", "del-port", "br-int", dev["qvo"],

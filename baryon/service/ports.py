@@ -128,8 +128,12 @@ class Ports:
 
         def work(session: Session) -> list[dict]:
             quotas.check_items(session, self.env, ctx.project_id, items, "port")
-            rows = [self._create_one(session, ctx, attrs) for attrs in items]
-            session.flush()
+            rows = []
+            for attrs in items:
+                rows.append(self._create_one(session, ctx, attrs))
+                # NOTE: flushed one by one (sessions do not autoflush): the next port of a bulk
+                # request must see this one's addresses and MAC when it picks its own.
+                session.flush()
             result = [render.port(row, sorted(dict.fromkeys(attrs.get("tags", []))), self.env.port_security)
                       for row, attrs in zip(rows, items)]
             for body in result:

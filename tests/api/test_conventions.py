@@ -269,6 +269,17 @@ def test_bulk_create_is_all_or_nothing(admin: Api, project):
     assert admin.create("port", network_id=network["id"], fixed_ips=[{"ip_address": "10.30.0.8"}])["fixed_ips"]
 
 
+def test_bulk_ports_never_draw_the_same_address_or_mac(admin: Api, project):
+    # 100 ports at once in a /24: each picks among the free addresses after the ones before it.
+    network = admin.create("network", project_id=project, name="bulk-many")
+    admin.create("subnet", network_id=network["id"], cidr="10.31.0.0/24", ip_version=4)
+    response = admin.post("/v2.0/ports", {"ports": [{"network_id": network["id"]} for _ in range(100)]})
+    assert response.status_code == 201, response.text
+    ports = response.json()["ports"]
+    addresses = [p["fixed_ips"][0]["ip_address"] for p in ports]
+    assert len(set(addresses)) == 100 and len({p["mac_address"] for p in ports}) == 100
+
+
 # ---------------------------------------------------------------- tags
 
 

@@ -150,6 +150,8 @@ def test_the_plug_is_os_vifs_hybrid_plug(lab: LabCli, network: dict) -> None:
     for item in (f'iface-id="{port_id}"', f'attached-mac="{vm["mac"]}"', 'iface-status=active',
                  f'vm-uuid="{vm["id"]}"'):
         assert item in ids
+    for kind in ("tap", "qbr", "qvb", "qvo"):  # as os-vif: no IPv6 on the host-side devices
+        assert lab.exec("compute1", "sysctl", "-n", f"net.ipv6.conf.{kind}{short}.disable_ipv6").stdout.strip() == "1"
     bridge_ports = lab.exec("compute1", "ip", "-o", "link", "show", "master", f"qbr{short}").stdout
     assert f"tap{short}" in bridge_ports and f"qvb{short}" in bridge_ports
     eth0 = lab.vm_exec("a", "ip", "-o", "link", "show", "eth0").stdout

@@ -131,7 +131,9 @@ def test_same_node_same_network_stays_on_br_int(lab: LabCli, nets: dict) -> None
 
 def test_another_network_is_isolated_even_with_the_same_addresses(lab: LabCli, nets: dict) -> None:
     r2 = address(lab, "r2")
-    lab.run("vm", "create", "b1", "--node", "compute1", "--network", "blue")
+    red = {address(lab, name) for name in ("r1", "r2", "r3")}
+    own = next(f"10.0.0.{i}" for i in range(240, 254) if f"10.0.0.{i}" not in red)  # b1 must not hold a red address
+    lab.run("vm", "create", "b1", "--node", "compute1", "--network", "blue", "--ip", own)
     lab.run("vm", "create", "b2", "--node", "compute2", "--network", "blue", "--ip", r2)
     eventually(lambda: port_status(lab, lab.vms()["b2"]["port_id"]) == "ACTIVE", 10, "b2 ACTIVE")
     assert ping(lab, "b1", r2)  # reaches b2, its own network's holder of that address
@@ -231,3 +233,14 @@ def test_stale_flows_of_ports_deleted_while_the_agent_was_down_are_swept(lab: La
     lab.up()
     eventually(lambda: mac not in flows(lab, "compute2", "br-tun"), 10, "s1's stale flows swept")
     assert ping(lab, "r2", address(lab, "r1"))
+
+
+def test_a_restarted_ovs_vswitchd_gets_its_flows_back(lab: LabCli, nets: dict) -> None:
+    before = len(flows(lab, "compute1", "br-tun").splitlines())
+    pid = lab.pids()[("compute1", "ovs-vswitchd")]
+    subprocess.run(["kill", "-9", str(pid)], check=True)
+    eventually(lambda: lab.pids()[("compute1", "ovs-vswitchd")] is None, 5, "ovs-vswitchd gone")
+    lab.up()  # starts it again: an empty flow table (flows are not persistent)
+    # The agent's canary check (every 2 s) sees br-int short of its flows and reinstalls them all.
+    eventually(lambda: len(flows(lab, "compute1", "br-tun").splitlines()) == before, 10, "br-tun's flows back")
+    assert ping(lab, "r1", address(lab, "r2"), count=2)
