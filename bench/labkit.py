@@ -1,0 +1,446 @@
+"""What the lab benchmarks share (bench/lab.py, bench/agent.py): a lab run safely, /proc, RESULTS.md.
+
+The contract, for a script that drives a lab with ``.venv/bin/baryon lab`` (standard library only,
+so that a script driving the command line alone need not import baryon):
+
+- A ``Bench`` is one script: its name (the ``bench/NAME: `` prefix of every message, on stderr),
+  its namespace prefix and its API port on 127.0.0.1, both apart from a user's lab (``blab-``,
+  9696), and the heading of its RESULTS.md section. ``Bench.main`` is the script's whole run:
+  - it refuses to start (``SystemExit``) unless root, with ``.venv/bin/baryon``, no namespace of
+    the prefix in /run/netns and the port free; it makes SIGTERM a ``KeyboardInterrupt`` so that
+    every ``finally`` runs, and measures in a new base directory /tmp/baryon-bench-NAME-*;
+  - whatever happened, it then lists what is left (namespaces of the prefix, processes naming the
+    base directory, mounts under it) and removes the base directory only when nothing is; it
+    never kills or removes anything else. Exit status: 0; 1 when the measurement failed or
+    something is left; 130 when interrupted;
+  - it prints the report on stdout and, with ``--write`` (``Bench.add_write_options``), puts the
+    script's section in ``--results``.
+- ``Bench.down_regardless`` is the ``lab down`` of a ``finally``: always with ``--prefix``
+  (without a lab.json, ``lab down`` falls back to the default prefix, i.e. a user's lab), in its
+  own session, Ctrl-C and SIGTERM ignored meanwhile.
+- Nothing here changes the root network namespace: it reads /proc, /run/netns and
+  /proc/self/mountinfo, binds a loopback socket to test the port, talks to the lab's API on the
+  loopback, and runs ``baryon lab``, ``git``, ``date -u`` and ``ovs-vswitchd --version``.
+- RESULTS.md: ``machine()``, ``revision()`` and ``section()`` make the frame every section shares
+  (heading, note, date, machine, revision, command; the script's own lines; its report in a code
+  block); ``write_section`` replaces the "## " section of that heading up to the next "## "
+  heading, or appends it.
+- ``Api`` speaks JSON to the lab's API over one keep-alive loopback connection;
+  ``create_network`` makes a network (and its IPv4 subnet) through it.
+- ``poll_until``/``wait_for`` poll a condition; ``cpu_ticks``, ``machine_ticks``, ``rss_kib``,
+  ``exited`` and ``sample_cpu`` read processes from /proc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parent.parent
+BARYON = ROOT / ".venv" / "bin" / "baryon"
+NETNS_DIR = Path("/run/netns")
+UP_TIMEOUT, DOWN_TIMEOUT, CLI_TIMEOUT = 300.0, 180.0, 60.0
+CLOCK_HZ = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(RuntimeError):
+    """A measurement failed: the script says so and exits 1 (its lab taken down)."""
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def lab_cli(state_dir: Path, *args: str, timeout: float = CLI_TIMEOUT,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``baryon lab --state-dir STATE_DIR ARGS...``; raises ``BenchError`` when it fails (``check``)."""
+    argv = [str(BARYON), "lab", "--state-dir", str(state_dir), *args]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise BenchError(f"baryon lab {' '.join(args)}: exit {proc.returncode}: "
+                         f"{(proc.stderr or proc.stdout).strip()}")
+    return proc
+
+
+def lab_status(state_dir: Path) -> dict:
+    """``lab status --json``."""
+    return json.loads(lab_cli(state_dir, "status", "--json").stdout)
+
+
+def status_pids(status: dict) -> dict[tuple[str, str], int]:
+    """(node, process) -> PID of the lab's own processes that run, in the order of ``status``."""
+    return {(n["name"], p["name"]): p["pid"] for n in status["nodes"] for p in n["processes"] if p["pid"]}
+
+
+def lab_pids(state_dir: Path) -> dict[tuple[str, str], int]:
+    """(node, process) -> PID, from ``lab status --json`` (the lab's own processes only)."""
+    return status_pids(lab_status(state_dir))
+
+
+# --------------------------------------------------------------------------- one benchmark, safely
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One benchmark script: how it names itself, its namespace prefix, its API port, its section."""
+
+    name: str  # "bench/lab"
+    prefix: str  # "bbench-"
+    api_port: int
+    heading: str  # "## Lab (bench/lab.py)"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def say(self, message: str) -> None:
+        print(f"{self.name}: {message}", file=sys.stderr, flush=True)
+
+    def namespaces(self) -> list[Path]:
+        return sorted(NETNS_DIR.glob(self.prefix + "*"))
+
+    def preflight(self) -> None:
+        """``SystemExit`` unless root, with ``baryon``, no namespace of the prefix and the port free."""
+        if os.geteuid() != 0:
+            raise SystemExit(f"{self.name}: run it as root (the lab builds namespaces and OVS bridges)")
+        if not BARYON.exists():
+            raise SystemExit(f"{self.name}: {BARYON} is missing (bin/setup)")
+        present = [p.name for p in self.namespaces()]
+        if present:
+            raise SystemExit(f"{self.name}: namespaces {', '.join(present)} exist (a benchmark running, or one "
+                             "that crashed): take that lab down with its --state-dir first")
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the lab: TIME_WAITs do not count
+            try:
+                sock.bind(("127.0.0.1", self.api_port))
+            except OSError as exc:
+                raise SystemExit(f"{self.name}: 127.0.0.1:{self.api_port} is taken ({exc.strerror})") from None
+
+    def add_write_options(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--write", action="store_true", help=f"put the result in --results as {self.heading!r}")
+        parser.add_argument("--results", type=Path, default=ROOT / "bench" / "RESULTS.md")
+
+    def start(self, what: str) -> tuple[dict, Path]:
+        """Preflight, SIGTERM as Ctrl-C, the machine's facts, a new base directory in /tmp: (facts, base)."""
+        self.preflight()
+        signal.signal(signal.SIGTERM, _interrupted)  # a kill (not -9) also runs the `finally`s
+        facts = machine()
+        base = Path(tempfile.mkdtemp(prefix=f"baryon-{self.name.replace('/', '-')}-"))
+        self.say(f"{what} under {base}")
+        return facts, base
+
+    def down_regardless(self, state_dir: Path) -> None:
+        """``lab down --prefix PREFIX`` that a second Ctrl-C or SIGTERM cannot cut short (ignored
+        meanwhile; the command runs in its own session).
+
+        NOTE: ``--prefix`` is always given: without a ``lab.json`` (an ``up`` cut short before
+        writing it), ``lab down`` would fall back to the default prefix, i.e. a user's lab."""
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            proc = subprocess.run([str(BARYON), "lab", "--state-dir", str(state_dir), "down", "--prefix", self.prefix],
+                                  capture_output=True, text=True, timeout=DOWN_TIMEOUT, check=False,
+                                  start_new_session=True)
+            if proc.returncode != 0:
+                self.say(f"lab down {state_dir} failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()}")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def leftovers(self, base: Path) -> list[str]:
+        """What the run left behind: namespaces, processes naming ``base``, mounts under it."""
+        found = [f"namespace {p.name}" for p in self.namespaces()]
+        found += [f"process {e.name}: {cmdline(int(e.name))}" for e in Path("/proc").iterdir()
+                  if e.name.isdigit() and str(base) in cmdline(int(e.name))]
+        with open("/proc/self/mountinfo") as info:
+            found += [f"mount {line.split()[4]}" for line in info if line.split()[4].startswith(str(base))]
+        return found
+
+    def guarded(self, base: Path, measure: Callable[[], T], interrupted: str) -> tuple[T | None, int]:
+        """``measure()``, then the leftovers under ``base`` checked whatever happened. Returns (its
+        result, 0 or 1 when something is left), (None, 130) when interrupted, (None, 1) on BenchError."""
+        try:
+            result = measure()
+        except KeyboardInterrupt:
+            self.say(interrupted)
+            return None, 130
+        except BenchError as exc:
+            self.say(f"failed: {exc}")
+            return None, 1
+        finally:
+            left = self.leftovers(base)
+            if left:
+                self.say("left behind (NOT removed):\n  " + "\n  ".join(left))
+            else:
+                shutil.rmtree(base, ignore_errors=True)
+        return result, 1 if left else 0
+
+    def main(self, args: argparse.Namespace, run_all: Callable[[argparse.Namespace, Path], T],
+             report: Callable[[T, argparse.Namespace], str],
+             section: Callable[[T, argparse.Namespace, dict, str], str], *, what: str, interrupted: str) -> int:
+        """The whole run (the module's docstring): ``run_all(args, base)`` guarded, ``report(results,
+        args)`` printed, ``section(results, args, facts, report)`` written with ``--write``; the exit status."""
+        facts, base = self.start(what)
+        results, status = self.guarded(base, lambda: run_all(args, base), interrupted)
+        if results is not None:
+            text = report(results, args)
+            print(text)
+            if args.write:
+                write_section(args.results, self.heading, section(results, args, facts, text))
+                self.say(f"wrote the section {self.heading!r} of {args.results}")
+        return status
+
+
+# --------------------------------------------------------------------------- the loopback API
+
+
+class Api:
+    """JSON over one keep-alive connection to the loopback API (reopened when idle: the server
+    closes idle connections after a few seconds; only GETs are retried)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn: http.client.HTTPConnection | None = None
+        self.used = 0.0
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.conn is None or time.monotonic() - self.used > 2.0:
+            self.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict | None:
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                             headers={"Content-Type": "application/json", "Accept": "application/json"})
+                response = conn.getresponse()
+                data = response.read()
+            except (http.client.HTTPException, OSError) as exc:
+                self.close()
+                if method != "GET" or attempt == 2:
+                    raise BenchError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+                continue
+            self.used = time.monotonic()
+            if response.status >= 400:
+                raise BenchError(f"{method} {path}: {response.status} {data[:300].decode(errors='replace')}")
+            return json.loads(data) if data else None
+        raise AssertionError("not reached")
+
+    def get(self, path: str) -> dict:
+        return self.call("GET", path) or {}
+
+
+def create_network(api: Api, name: str, cidr: str | None) -> str:
+    """A network ``name`` (with an IPv4 subnet ``cidr`` unless None) through the API; its id."""
+    network = api.call("POST", "/v2.0/networks", {"network": {"name": name}})["network"]
+    if cidr:
+        api.call("POST", "/v2.0/subnets", {"subnet": {"network_id": network["id"], "cidr": cidr, "ip_version": 4,
+                                                      "name": name}})
+    return network["id"]
+
+
+# --------------------------------------------------------------------------- polling
+
+
+def poll_until(predicate: Callable[[], T], deadline: float, interval: float) -> T | None:
+    """``predicate()`` every ``interval`` s until it is truthy (its value) or, past the monotonic
+    ``deadline``, None; it is always asked at least once."""
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float) -> T:
+    """``poll_until`` within ``timeout`` s, or ``BenchError`` naming ``what``."""
+    value = poll_until(predicate, time.monotonic() + timeout, interval)
+    if not value:
+        raise BenchError(f"timed out after {timeout:g} s waiting for {what}")
+    return value
+
+
+# --------------------------------------------------------------------------- /proc
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def exited(pid: int) -> bool:
+    """Gone or a zombie (a process started by this one stays one until reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def cpu_ticks(pid: int) -> int | None:
+    """utime + stime of a process, in clock ticks (None when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(values) - values[3] - values[4], sum(values)
+
+
+def rss_kib(pid: int) -> int | None:
+    """VmRSS of a process in KiB (None when it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def loadavg() -> str:
+    """The machine's 1-minute load average, as /proc/loadavg has it."""
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+@dataclass
+class CpuWindow:
+    """CPU ticks of processes at the start and the end of a window, and the whole machine's load."""
+
+    seconds: float
+    before: dict[int, int | None]
+    after: dict[int, int | None]
+    joined: set[int]  # what ``sample_cpu``'s ``joined`` found at the end
+    machine_busy_pct: float  # of all the machine's CPUs, everything included
+
+    def pct(self, pid: int) -> float | None:
+        """% of one core over the window: None when the process was gone at the end; one that
+        appeared meanwhile counts from zero."""
+        if self.after.get(pid) is None:
+            return None
+        return 100 * (self.after[pid] - (self.before.get(pid) or 0)) / CLOCK_HZ / self.seconds
+
+
+def sample_cpu(pids: Iterable[int], seconds: float, joined: Callable[[], set[int]] = set) -> CpuWindow:
+    """The CPU of ``pids`` over ``seconds``; ``joined()``, asked at the end, adds processes read then only."""
+    watched = set(pids)
+    machine0, before, started = machine_ticks(), {pid: cpu_ticks(pid) for pid in watched}, time.monotonic()
+    time.sleep(seconds)
+    late = joined()
+    after = {pid: cpu_ticks(pid) for pid in watched | late}
+    elapsed, machine1 = time.monotonic() - started, machine_ticks()
+    busy = 100 * (machine1[0] - machine0[0]) / max(machine1[1] - machine0[1], 1)
+    return CpuWindow(elapsed, before, after, late, busy)
+
+
+# --------------------------------------------------------------------------- RESULTS.md
+
+
+def utc_date() -> str:
+    """``date -u``."""
+    return subprocess.run(["date", "-u"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def machine() -> dict:
+    """The facts a section states: date, CPU model and count, memory, kernel, OVS, load average."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown")
+    mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal:"))
+    ovs = subprocess.run(["ovs-vswitchd", "--version"], capture_output=True, text=True, check=False)
+    return {"date": utc_date(), "cpu": cpu, "nproc": os.cpu_count(), "memory_gib": round(mem_kib / 2**20, 1),
+            "kernel": platform.release(), "ovs": (ovs.stdout.splitlines() or ["unknown"])[0].strip(),
+            "loadavg": loadavg()}
+
+
+def revision() -> str:
+    """The git revision, marked when baryon/ has uncommitted changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    rev = git("rev-parse", "--short", "HEAD") or "unknown"
+    return rev + (" + uncommitted changes in baryon/" if git("status", "--porcelain", "--", "baryon") else "")
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def command_line(script: str, args: object, defaults: object, names: Iterable[str],
+                 always: Iterable[str] = ()) -> str:
+    """How to repeat a run: ``.venv/bin/python SCRIPT``, the options ``always`` as given, those of
+    ``names`` whose value is not the default (``:g``), then ``--write``."""
+    def flag(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    given = [f"{flag(name)} {getattr(args, name)}" for name in always]
+    given += [f"{flag(name)} {getattr(args, name):g}" for name in names
+              if getattr(args, name) != getattr(defaults, name)]
+    return " ".join([f".venv/bin/python {script}", *given, "--write"])
+
+
+def table(header: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> list[str]:
+    """A Markdown table's lines."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *["| " + " | ".join(row) + " |" for row in rows]]
+
+
+def section(heading: str, script: str, targets: str, facts: dict, command: str, body: list[str],
+            text: str) -> str:
+    """A RESULTS.md section: ``heading``, the note (``targets`` ends it), date, machine, revision
+    and ``command``, then ``body`` (the script's own lines), then ``text`` in a code block."""
+    return "\n".join([
+        heading, "",
+        f"Replaced by each `{script} --write` (this section holds the latest run only). {targets}", "",
+        f"- date: {facts['date']}",
+        f"- machine: {facts['nproc']} CPUs ({facts['cpu']}), {facts['memory_gib']} GiB RAM, Linux "
+        f"{facts['kernel']}, {facts['ovs']}; 1-minute load average when the run started: {facts['loadavg']}",
+        f"- Baryon {revision()}; command: `{command}`",
+        *body,
+        "", "```", text, "```", ""])
+
+
+def write_section(path: Path, heading: str, text: str) -> None:
+    """Replace the section ``heading`` of ``path`` (up to the next ``## `` heading) or append it."""
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else ["# Benchmark results\n"]
+    start = next((n for n, line in enumerate(lines) if line.rstrip("\n") == heading), None)
+    if start is None:
+        path.write_text("".join(lines).rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n")
+        return
+    end = next((n for n in range(start + 1, len(lines)) if lines[n].startswith("## ")), len(lines))
+    rest = "".join(lines[end:])
+    path.write_text("".join(lines[:start]) + text.rstrip("\n") + "\n" + ("\n" + rest if rest else ""))
