@@ -1,1 +1,3 @@
-"""The only code of the agents that touches a host: OVSDB (``ovsdb``), OpenFlow (``openflow``)."""
+"""The only code of the agents that touches a host: OVSDB (``ovsdb``, over ``jsonrpc``), OpenFlow
+(``openflow``), netfilter (``netfilter``: iptables, ip6tables, ipset and conntrack; ``ipset`` and
+``conntrack`` only build and parse their text)."""
