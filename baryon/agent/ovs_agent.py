@@ -1,6 +1,6 @@
 """The Open vSwitch agent: one node's br-int, br-tun and physical bridges, from its host view.
 
-``OvsAgent.reconcile(view)`` is the one sync path: observe the switch (one OVSDB read; flows are
+``OvsAgent.reconcile(view)`` is the one sync path (security groups included: ``firewall``): observe the switch (one OVSDB read; flows are
 counted only after the canary check, every 2 s, found br-int short of its flows), plan (pure, ``baryon.agent.plan.ovs``), apply (one OVSDB transaction, then one
 atomic flow bundle per bridge whose flows differ), remember the flows now installed. It runs at
 start-up (so an agent restart rebuilds its plan and changes only what differs: no flow of an
@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Callable
 
+from baryon.agent import firewall
 from baryon.agent.drivers.openflow import OpenFlow
 from baryon.agent.drivers.ovsdb import Ovsdb
 from baryon.agent.plan.ovs import plan
@@ -46,6 +47,7 @@ class OvsAgent:
 
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
+        self.firewall = firewall.from_settings(settings)  # FirewallConfigError: an unknown driver, at start
         self.switch = switch_settings(settings)
         self.ovsdb = Ovsdb(settings.ovs.ovsdb_connection, timeout=settings.ovs.ovsdb_timeout)
         rundir = settings.baryon.ovs_rundir or os.environ.get("OVS_RUNDIR") or DEFAULT_RUNDIR
@@ -57,6 +59,7 @@ class OvsAgent:
         self._canary: threading.Thread | None = None
 
     def start(self, wake: Callable[[], None]) -> None:
+        self.firewall.start()
         self.ovsdb.watch(wake)
         self._stopping.clear()
         self._canary = threading.Thread(target=self._check_canary, args=(wake,), name="ovs-canary", daemon=True)
@@ -98,10 +101,10 @@ class OvsAgent:
             "devices": self.devices,
             "datapath_type": self.switch.datapath_type,
             "integration_bridge": self.switch.integration_bridge,
-            "ovs_hybrid_plug": True,
+            "ovs_hybrid_plug": self.firewall.hybrid_plug,
             "enable_distributed_routing": False,
             "in_distributed_mode": False,
-            "firewall_driver": self.settings.securitygroup.firewall_driver,
+            "firewall_driver": self.firewall.name,
         }
 
     def observe(self) -> ObservedSwitch:
@@ -121,6 +124,8 @@ class OvsAgent:
     def reconcile(self, view: HostView) -> Outcome:
         observed = self.observe()
         result = plan(view, self.switch, observed, self.applied)
+        # Filters first: a port is never forwarding (tagged) before its security groups hold.
+        self.firewall.sync(view, result.local_vlans)
         ovsdb_ops = [op for op in result.ops if not isinstance(op, ReplaceFlows)]
         if ovsdb_ops:
             self.ovsdb.apply(ovsdb_ops)

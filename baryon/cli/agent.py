@@ -27,9 +27,14 @@ def cmd_agent(args: argparse.Namespace) -> int:
     for warning in settings.warnings:
         LOG.warning("%s", warning)
     if args.kind == "ovs":
+        from baryon.agent.firewall import FirewallConfigError
         from baryon.agent.ovs_agent import OvsAgent
 
-        reconciler = OvsAgent(settings)
+        try:
+            reconciler = OvsAgent(settings)
+        except FirewallConfigError as exc:
+            print(f"baryon agent {args.kind}: configuration error: {exc}", file=sys.stderr)
+            return 2
     runtime = AgentRuntime(reconciler, ServerClient(settings.baryon.server_url), settings.host,
                            settings.agent.report_interval)
 

@@ -92,3 +92,12 @@ def test_db_upgrade_creates_schema_once(tmp_path: Path) -> None:
         assert {"networks", "subnets", "ports", "ip_allocations", "changes", "alembic_version"} <= tables
         assert conn.execute(sa.text("SELECT seq FROM change_counter")).scalar_one() == 0
     engine.dispose()
+
+
+def test_an_unknown_firewall_driver_stops_the_agent_at_start(tmp_path: Path) -> None:
+    conf = tmp_path / "openvswitch_agent.ini"
+    conf.write_text("[securitygroup]\nfirewall_driver = openvswitch\n")
+    proc = subprocess.run([BARYON, "agent", "ovs", "--config-file", str(conf)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "firewall_driver = 'openvswitch' is not supported: use iptables_hybrid" in proc.stderr
