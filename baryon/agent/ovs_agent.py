@@ -58,6 +58,9 @@ class OvsAgent:
         self._stopping = threading.Event()
         self._canary: threading.Thread | None = None
 
+    def parse_view(self, data: dict) -> HostView:
+        return HostView.from_json(data)
+
     def start(self, wake: Callable[[], None]) -> None:
         self.firewall.start()
         self.ovsdb.watch(wake)
@@ -67,6 +70,7 @@ class OvsAgent:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.firewall.stop()
         self.ovsdb.close()
 
     def _check_canary(self, wake: Callable[[], None]) -> None:
