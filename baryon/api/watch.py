@@ -7,7 +7,9 @@ this process's own commits (``Env.write``), at once; and a poll of ``feed.last_s
 are seen. There is one poll per event loop, running only while somebody waits: its cost does not
 grow with the number of waiting agents.
 
-``until_changed`` is the long-poll itself (see its doc); views are computed in the thread pool.
+``until_changed`` is the long-poll itself (see its doc), over any kind of view that carries the
+sequence it reflects and an etag (``View``: the Open vSwitch agent's ``HostView``, the DHCP agent's
+``DhcpView``); views are computed in the thread pool.
 ``stop_waits_on_exit_signals`` makes SIGTERM/SIGINT end every long-poll at once, so that a server
 with agents watching it stops in well under a second instead of waiting out their polls
 (uvicorn lets running requests finish before it stops).
@@ -20,11 +22,10 @@ import logging
 import signal
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from baryon.model.host import HostView
 from baryon.service.bell import ChangeBell
 
 LOG = logging.getLogger(__name__)
@@ -32,6 +33,17 @@ LOG = logging.getLogger(__name__)
 POLL_INTERVAL = 0.25  # seconds between two reads of the change log's sequence, while anybody waits
 CHECK_INTERVAL = 1.0  # seconds between two checks that a long-polling client is still connected
 MAX_WAIT = 60.0
+
+
+class View(Protocol):
+    @property
+    def seq(self) -> int: ...  # the change-log sequence the view reflects at least
+
+    @property
+    def etag(self) -> str: ...  # equal etags: equal views
+
+
+V = TypeVar("V", bound=View)
 
 
 class SeqWatch:
@@ -65,8 +77,8 @@ class SeqWatch:
             await asyncio.sleep(self.interval)
 
 
-async def until_changed(compute: Callable[[], HostView], etag: str | None, wait: float, watch: SeqWatch,
-                        disconnected: Callable[[], Awaitable[bool]]) -> HostView:
+async def until_changed(compute: Callable[[], V], etag: str | None, wait: float, watch: SeqWatch,
+                        disconnected: Callable[[], Awaitable[bool]]) -> V:
     """The view (``compute``, run in the thread pool) once its etag differs from ``etag``, or the
     view of the moment when ``wait`` seconds have passed without that.
 

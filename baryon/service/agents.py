@@ -17,6 +17,11 @@ with the removal of the agent's scheduling bindings (``service.bindings``).
 (``service.portstatus``), shown besides Neutron's fields. Like a heartbeat, it is not logged:
 logging it would move the sequence the agents are reporting on.
 
+Scheduling follows the reports (``AgentHooks``, given by ``Services``: the DHCP scheduler): after
+each report has committed, ``reported`` gets a ``Reported`` saying whether the agent came up
+(registered, restarted, or came back from the dead) or only heartbeated; ``deleting`` runs inside
+an agent's delete, before its bindings go. A hook that fails is logged: the report stands.
+
 Policy, as Neutron's: agents are admin-only. A non-admin lists none, and gets a 404 for any
 agent (Neutron hides what its policy does not let the caller see).
 """
@@ -25,7 +30,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+import logging
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import ColumnElement, and_, false, or_, select
@@ -35,6 +41,8 @@ from baryon.db import models as m
 from baryon.service import bindings, errors, feed, ml2, query
 from baryon.service.base import Env, new_id, now
 from baryon.service.context import Context
+
+LOG = logging.getLogger(__name__)
 
 AGENT_TYPE_OVS = "Open vSwitch agent"
 AGENT_TYPE_DHCP = "DHCP agent"
@@ -115,6 +123,15 @@ def ovs_agent(session: Session, host: str, down_time: int) -> ml2.OvsAgent | Non
                         down_time=down_time)
 
 
+def ovs_configurations(session: Session, hosts: list[str]) -> dict[str, dict]:
+    """The configurations of the Open vSwitch agents registered on ``hosts`` (alive or not)."""
+    if not hosts:
+        return {}
+    return {host: _dict(text) for host, text in session.execute(
+        select(m.Agent.host, m.Agent.configurations).where(m.Agent.agent_type == AGENT_TYPE_OVS,
+                                                           m.Agent.host.in_(sorted(hosts))))}
+
+
 def load(session: Session, ctx: Context, agent_id: str, *, for_update: bool = False) -> m.Agent:
     stmt = select(m.Agent).where(m.Agent.id == agent_id)
     if for_update:
@@ -135,9 +152,33 @@ def load_of_type(session: Session, agent_id: str, agent_type: str, invalid: type
     return row
 
 
+@dataclasses.dataclass(frozen=True)
+class Reported:
+    """What one committed report changed, for the schedulers."""
+
+    agent_type: str
+    host: str
+    created: bool = False
+    started: bool = False  # start_flag: the agent (re)started
+    revived: bool = False  # it was dead (no heartbeat for agent_down_time)
+
+    @property
+    def came_up(self) -> bool:
+        return self.created or self.started or self.revived
+
+
+class AgentHooks(Protocol):
+    def reported(self, event: Reported) -> None:
+        """After a report has committed, in its own transactions."""
+
+    def deleting(self, session: Session, agent: m.Agent) -> None:
+        """In the transaction deleting ``agent``, before its scheduling bindings go."""
+
+
 class Agents:
-    def __init__(self, env: Env):
+    def __init__(self, env: Env, hooks: AgentHooks | None = None):
         self.env = env
+        self.hooks = hooks
         self.down_time = env.settings.DEFAULT.agent_down_time
         self.listing = dataclasses.replace(LISTING, special={"alive": self._alive_filter})
 
@@ -189,6 +230,8 @@ class Agents:
         def work(session: Session) -> None:
             row = load(session, ctx, agent_id)
             body = self.render([row])[0]
+            if self.hooks is not None:
+                self.hooks.deleting(session, row)
             bindings.unbind_agent(session, row)
             session.flush()
             session.delete(row)
@@ -225,7 +268,7 @@ class Agents:
         if state.get("resource_versions"):
             wanted["resource_versions"] = _json(state["resource_versions"])
 
-        def work(session: Session) -> tuple[dict, bool]:
+        def work(session: Session) -> tuple[dict, Reported]:
             moment = now()
             row = session.execute(select(m.Agent).where(
                 and_(m.Agent.agent_type == agent_type, m.Agent.host == host))).scalar_one_or_none()
@@ -238,20 +281,27 @@ class Agents:
                 session.flush()
                 body = self.render([row])[0]
                 feed.record(session, "agent", "create", body)
-                return body, True
-            changed = not is_alive(row.heartbeat_timestamp, self.down_time, utcnow())
+                return body, Reported(agent_type, host, created=True)
+            event = Reported(agent_type, host, started=bool(state.get("start_flag")),
+                             revived=not is_alive(row.heartbeat_timestamp, self.down_time, utcnow()))
+            changed = event.started or event.revived
             for column, value in wanted.items():
                 if getattr(row, column) != value:
                     setattr(row, column, value)
                     changed = True
-            if state.get("start_flag"):
+            if event.started:
                 row.started_at = moment
-                changed = True
             row.heartbeat_timestamp = moment
             session.flush()
             body = self.render([row])[0]
             if changed:
                 feed.record(session, "agent", "update", body)
-            return body, False
+            return body, event
 
-        return self.env.write(work)
+        body, event = self.env.write(work)
+        if self.hooks is not None:
+            try:
+                self.hooks.reported(event)
+            except Exception:  # noqa: BLE001 - the report has committed; its answer must not say otherwise
+                LOG.warning("scheduling after the report of %s on %s failed", agent_type, host, exc_info=True)
+        return body, event.created

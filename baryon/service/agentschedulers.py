@@ -11,10 +11,14 @@ Views (admin-only, as Neutron's policy: a non-admin gets 403 before anything is 
   Neutron). ``/v2.0/routers/{id}/l3-agents``: the L3 agents hosting a router, with ``ha_state``
   (null: Baryon's routers are not HA).
 
+A DHCP placement made or removed here brings or takes the agent's DHCP port, as the automatic
+scheduler's (``dhcpscheduler``): an admin may place a network without DHCP subnets, which gets its
+port when it gets one. As in Neutron, a removal is not rescheduled.
+
 Ordering: a router's binding is written with its router row locked (``FOR UPDATE``), so two
-concurrent placements of one router cannot both succeed; a network may be served by several DHCP
-agents, and the (network, agent) primary key refuses the same binding twice. The automatic
-schedulers (agents issues) must take the same router lock.
+concurrent placements of one router cannot both succeed; a network's DHCP bindings and ports change
+with its network row locked, as in ``dhcpscheduler``, and the (network, agent) primary key refuses
+the same binding twice. The automatic L3 scheduler (agents issues) must take the same router lock.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from baryon.service import agents, bindings, errors
 from baryon.service.agents import AGENT_TYPE_DHCP, AGENT_TYPE_L3
 from baryon.service.base import Env
 from baryon.service.context import Context
+from baryon.service.dhcpscheduler import DhcpScheduler, check_network
 
 RenderRows = Callable[[Session, list], list[dict]]
 
@@ -47,10 +52,11 @@ def _router(session: Session, router_id: str, *, for_update: bool = False) -> m.
 
 
 class AgentSchedulers:
-    def __init__(self, env: Env, agents_service: agents.Agents, render_networks: RenderRows,
+    def __init__(self, env: Env, agents_service: agents.Agents, dhcp: DhcpScheduler, render_networks: RenderRows,
                  render_routers: RenderRows):
         self.env = env
         self.agents = agents_service
+        self.dhcp = dhcp
         self.render_networks = render_networks
         self.render_routers = render_routers
 
@@ -83,12 +89,11 @@ class AgentSchedulers:
         _admin(ctx, "create_dhcp-network")
 
         def work(session: Session) -> None:
-            if session.get(m.Network, network_id) is None:
-                raise errors.NetworkNotFound(net_id=network_id)
+            network = check_network(session, network_id)
             agent = agents.load_of_type(session, agent_id, AGENT_TYPE_DHCP, errors.InvalidDHCPAgent)
             if session.get(m.NetworkDhcpAgentBinding, (network_id, agent_id)) is not None:
                 raise errors.NetworkHostedByDHCPAgent(network_id=network_id, agent_id=agent_id)
-            bindings.bind_network(session, network_id, agent)
+            self.dhcp.bind(session, network, agent)
 
         self.env.write(work)
 
@@ -96,8 +101,8 @@ class AgentSchedulers:
         _admin(ctx, "delete_dhcp-network")
 
         def work(session: Session) -> None:
-            agents.load(session, ctx, agent_id)
-            if not bindings.unbind_network(session, network_id, agent_id):
+            agent = agents.load(session, ctx, agent_id)
+            if not self.dhcp.unbind(session, network_id, agent):
                 raise errors.NetworkNotHostedByDhcpAgent(network_id=network_id, agent_id=agent_id)
 
         self.env.write(work)

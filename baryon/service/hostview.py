@@ -27,6 +27,8 @@ as Neutron's l2population keeps the forwarding entries of a silent agent's ports
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from sqlalchemy import and_, select
@@ -174,20 +176,27 @@ def check(ctx: Context, action: str) -> None:
         raise PolicyNotAuthorized(rule=f"rule:{action}")
 
 
-class HostViews:
-    """The agent API's reads: a host's view, the change log's sequence. Admin only."""
+ViewCompute = Callable[[Session, str], Any]  # (session, host) -> a view with seq, etag and to_json()
 
-    def __init__(self, env: Env):
+
+class HostViews:
+    """The agent API's reads: a host's view of one kind, the change log's sequence. Admin only.
+
+    ``kinds``: the views agents watch, by name: ``ovs`` (``compute`` here: the Open vSwitch
+    agent's ``HostView``) and whatever ``Services`` adds (``dhcp``: ``dhcpview.compute``)."""
+
+    def __init__(self, env: Env, kinds: dict[str, ViewCompute] | None = None):
         self.env = env
+        self.kinds: dict[str, ViewCompute] = kinds if kinds is not None else {"ovs": compute}
 
     @staticmethod
     def check(ctx: Context, action: str = "get_host_view") -> None:
         check(ctx, action)
 
-    def view(self, ctx: Context, host: str) -> hm.HostView:
+    def view(self, ctx: Context, host: str, kind: str = "ovs") -> Any:
         self.check(ctx)
         with self.env.db.read() as session:
-            return compute(session, host)
+            return self.kinds[kind](session, host)
 
     def seq(self, ctx: Context) -> int:
         self.check(ctx, "get_change_seq")

@@ -1,10 +1,10 @@
-"""The ports routers and floating IPs own: created, re-addressed and deleted on their behalf.
+"""The ports routers, floating IPs and DHCP agents own: created, re-addressed and deleted on their behalf.
 
 They are ordinary ports (the same MAC and address allocation, the same change log entries) made
 with an admin context inside the caller's transaction. As in Neutron, a router's gateway port and
-a floating IP's port have no project (``''``: members never see them) and a router interface made
-from a subnet belongs to the router's project; none of them is counted against a quota when it is
-created (Neutron checks quotas on API requests only).
+a floating IP's port have no project (``''``: members never see them), a router interface made
+from a subnet belongs to the router's project and a DHCP port to its network's; none of them is
+counted against a quota when it is created (Neutron checks quotas on API requests only).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from baryon.service.ports import Ports, delete_row
 
 
 def create(env: Env, session: Session, *, network_id: str, project_id: str, device_id: str, device_owner: str,
-           fixed_ips: list[dict] | None = None, status: str | None = None) -> m.Port:
+           fixed_ips: list[dict] | None = None, status: str | None = None, host: str = "") -> m.Port:
+    """``host``: its ``binding:host_id`` (bound there as any port, see ``ports``)."""
     attrs: dict = {"network_id": network_id, "device_id": device_id, "device_owner": device_owner, "name": "",
-                   "admin_state_up": True}
+                   "admin_state_up": True, "binding:host_id": host}
     if fixed_ips is not None:
         attrs["fixed_ips"] = fixed_ips
     ports = Ports(env)

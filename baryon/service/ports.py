@@ -220,6 +220,12 @@ class Ports:
         if before != (host, binding.vif_type, binding.segment_id):
             row.status = "DOWN"  # as Neutron: wired nowhere until its host reports it
 
+    def rebind(self, session: Session, row: m.Port) -> bool:
+        """Bind ``row`` to its host again (its host's agent may have come up); True if that changed it."""
+        before = (row.binding_vif_type, row.binding_vif_details, row.binding_segment_id)
+        self._bind(session, row, row.binding_host_id)
+        return before != (row.binding_vif_type, row.binding_vif_details, row.binding_segment_id)
+
     # ---------------------------------------------------------------- addresses
 
     def _allocate(self, session: Session, row: m.Port, network: m.Network, requested: list[dict] | None,
@@ -298,11 +304,12 @@ class Ports:
         net = ipaddress.ip_network(subnet.cidr)
         auto = ipam.is_auto_address_subnet(subnet.ip_version, subnet.ipv6_address_mode, subnet.ipv6_ra_mode)
         if auto and not row.device_owner.startswith("network:router"):
-            if address is not None:
+            eui64 = str(ipam.eui64(net, row.mac_address))  # type: ignore[arg-type]
+            if address is not None and str(ipaddress.ip_address(address)) != eui64:  # its own: kept on update
                 raise errors.InvalidInput(
                     error_message=f"IPv6 address {address} cannot be directly assigned to a port on subnet "
                                   f"{subnet.id} since the subnet is configured for automatic addresses")
-            return [subnet], str(ipam.eui64(net, row.mac_address))  # type: ignore[arg-type]
+            return [subnet], eui64
         if address is not None:
             first, last = ipam.usable_bounds(net)
             if not first <= ipaddress.ip_address(address) <= last:
@@ -331,14 +338,23 @@ class Ports:
                 free = [text for text in texts if text not in taken_texts]
                 if free:
                     return subnet, self.env.rng.choice(free)
-            taken = {int(ipaddress.ip_address(a)) for a in session.execute(
-                select(m.IPAllocation.ip_address).where(m.IPAllocation.subnet_id == subnet.id)).scalars()}
-            if gateway is not None:
-                taken.add(gateway)
-            choice = ipam.choose(pools, taken, prefer_first=prefer_first, rng=self.env.rng)
-            if choice is not None:
-                return subnet, str(ipam.to_address(choice, subnet.ip_version))
+            address = self._free(session, subnet, prefer_first)
+            if address is not None:
+                return subnet, address
         raise errors.IpAddressGenerationFailure(net_id=network_id)
+
+    def lowest_free(self, session: Session, subnet: m.Subnet) -> str | None:
+        """The address a DHCP port takes on ``subnet``: its pools' lowest free one (None: full)."""
+        return self._free(session, subnet, prefer_first=True)
+
+    def _free(self, session: Session, subnet: m.Subnet, prefer_first: bool) -> str | None:
+        """A free address of ``subnet``'s pools, read whole (the gateway is never free)."""
+        taken = {int(ipaddress.ip_address(a)) for a in session.execute(
+            select(m.IPAllocation.ip_address).where(m.IPAllocation.subnet_id == subnet.id)).scalars()}
+        if subnet.gateway_ip:
+            taken.add(int(ipaddress.ip_address(subnet.gateway_ip)))
+        choice = ipam.choose(pools_of(subnet), taken, prefer_first=prefer_first, rng=self.env.rng)
+        return None if choice is None else str(ipam.to_address(choice, subnet.ip_version))
 
     # ---------------------------------------------------------------- security
 

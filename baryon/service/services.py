@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from baryon.config import Settings
 from baryon.db.engine import Database
-from baryon.service import floatingips, networks, ports, quotas, routers, securitygroups, subnets
+from baryon.service import dhcpview, floatingips, hostview, networks, ports, quotas, routers, securitygroups, subnets
 from baryon.service.agents import Agents
 from baryon.service.agentschedulers import AgentSchedulers
 from baryon.service.base import Env
+from baryon.service.dhcpscheduler import DhcpScheduler
 from baryon.service.hostview import HostViews
 from baryon.service.portstatus import StatusReports
 from baryon.service.tags import Tags, TagTarget
@@ -24,6 +26,7 @@ class Services:
     tags: Tags
     agents: Agents
     agentschedulers: AgentSchedulers
+    dhcp_scheduler: DhcpScheduler
     security_groups: securitygroups.SecurityGroups
     security_group_rules: securitygroups.SecurityGroupRules
     quotas: quotas.Quotas
@@ -46,10 +49,13 @@ class Services:
             "routers": TagTarget(routers.load_visible, lambda s, row: rtrs.render(s, [row])[0]),
             "floatingips": TagTarget(floatingips.load_visible, lambda s, row: fips.render(s, [row])[0]),
         }
-        agents = Agents(env)
-        schedulers = AgentSchedulers(env, agents, nets.render, rtrs.render)
+        dhcp = DhcpScheduler(env)
+        agents = Agents(env, hooks=dhcp)
+        schedulers = AgentSchedulers(env, agents, dhcp, nets.render, rtrs.render)
+        views = HostViews(env, {"ovs": hostview.compute, "dhcp": functools.partial(
+            dhcpview.compute, options=dhcpview.Options.from_settings(settings))})
         return cls(env=env, networks=nets, subnets=subs, ports=prts, tags=Tags(env, targets),
-                   agents=agents, agentschedulers=schedulers, security_groups=groups,
+                   agents=agents, agentschedulers=schedulers, dhcp_scheduler=dhcp, security_groups=groups,
                    security_group_rules=securitygroups.SecurityGroupRules(env, groups),
                    quotas=quotas.Quotas(env), routers=rtrs, floatingips=fips,
-                   hostviews=HostViews(env), status_reports=StatusReports(env, prts))
+                   hostviews=views, status_reports=StatusReports(env, prts))

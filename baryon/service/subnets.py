@@ -4,7 +4,9 @@ The pure rules live in ``ipam``; this module adds those that need the database: 
 must be the caller's, CIDRs may not overlap within a network (nor across networks when
 ``allow_overlapping_ips`` is off), and a subnet with addresses held by ports other than the
 network's DHCP port cannot be deleted. Adding a subnet changes the network's ``subnets``, so the
-network's revision is bumped and logged too.
+network's revision is bumped and logged too. A DHCP subnet created or deleted, or DHCP turned on or
+off, schedules or unschedules the network's DHCP agents and re-addresses their DHCP ports
+(``dhcpscheduler.settle``), in the same transaction.
 """
 
 from __future__ import annotations
@@ -153,6 +155,8 @@ class Subnets:
             session.flush()
             for body in Networks(self.env).render(session, list(networks.values())):
                 feed.record(session, "network", "update", body)
+            for network_id in sorted({row.network_id for row in rows if row.enable_dhcp}):
+                _scheduler(self.env).settle(session, network_id)
             return result
 
         return self.env.write(work)
@@ -235,6 +239,7 @@ class Subnets:
             check_revision(row, if_match)
             net = ipaddress.ip_network(row.cidr)
             before = render.subnet(row, [])
+            had_dhcp = row.enable_dhcp
             if attrs.get("enable_dhcp") and not row.enable_dhcp:
                 ipam.validate_dhcp(net, True, None, None)
             if attrs.get("enable_dhcp") is False and (row.ipv6_ra_mode or row.ipv6_address_mode):
@@ -273,6 +278,8 @@ class Subnets:
             body = self.render(session, [row])[0]
             if changed:
                 feed.record(session, "subnet", "update", body)
+            if row.enable_dhcp != had_dhcp:
+                _scheduler(self.env).settle(session, row.network_id)
             return body
 
         return self.env.write(work)
@@ -307,14 +314,23 @@ class Subnets:
                 session.flush()
                 feed.record(session, "port", "update", ports.render(session, [port])[0])
             network = session.get(m.Network, row.network_id)
+            had_dhcp = row.enable_dhcp
             delete_row(session, row)
             session.flush()
             if network is not None:
                 bump(network)
                 session.flush()
                 feed.record(session, "network", "update", Networks(self.env).render(session, [network])[0])
+                if had_dhcp:
+                    _scheduler(self.env).settle(session, network.id)
 
         self.env.write(work)
+
+
+def _scheduler(env: Env):  # noqa: ANN202
+    from baryon.service.dhcpscheduler import DhcpScheduler  # NOTE: here, as it imports ports, which imports this
+
+    return DhcpScheduler(env)
 
 
 def load_owned_or_forbidden(session: Session, ctx: Context, network_id: str, resource: str) -> m.Network:

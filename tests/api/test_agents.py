@@ -30,8 +30,16 @@ OVS, DHCP, L3 = "Open vSwitch agent", "DHCP agent", "L3 agent"
 
 
 @pytest.fixture
-def host() -> str:
-    return name("host")
+def host(baryon: BaryonServer) -> Iterator[str]:
+    """A host name of the test's own; the DHCP agents registered on it (or on ``host + "-b"``) are
+    deleted afterwards: a live DHCP agent would schedule every later test's DHCP subnets on the
+    shared server and give their networks DHCP ports."""
+    value = name("host")
+    yield value
+    with http(baryon.endpoint) as admin:
+        for agent in admin.get("/agents", params={"agent_type": DHCP}).json()["agents"]:
+            if agent["host"].startswith(value):
+                admin.delete(f"/agents/{agent['id']}")
 
 
 def report(client: httpx.Client, agent_type: str, host: str, status: int | None = None, **state) -> dict:

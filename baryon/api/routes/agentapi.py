@@ -1,11 +1,12 @@
 """The agent API: what Baryon's agents call (Baryon's own, under ``/agent/v1``; admin only).
 
-- ``GET /agent/v1/hosts/{host}/ovs?etag=E&wait=S``: the host view of ``host`` for its Open
-  vSwitch agent (``baryon.model.host.HostView``), as a long-poll. When the current view's etag
-  differs from ``E`` (or ``E`` is absent): ``200 {"seq", "etag", "view": {...}}`` at once. Else
-  the request waits, up to ``S`` seconds (default 0, at most 60), for a change of the view; if
-  one comes, the same full answer; if not, ``200 {"seq": N, "etag": E}`` without ``view``:
-  unchanged up to change-log sequence ``N``.
+- ``GET /agent/v1/hosts/{host}/{kind}?etag=E&wait=S``: a view of ``host`` for one of its agents,
+  as a long-poll: ``ovs``, for its Open vSwitch agent (``baryon.model.host.HostView``); ``dhcp``,
+  for its DHCP agent (``baryon.model.dhcp.DhcpView``). When the current view's etag differs from
+  ``E`` (or ``E`` is absent): ``200 {"seq", "etag", "view": {...}}`` at once. Else the request
+  waits, up to ``S`` seconds (default 0, at most 60), for a change of the view; if one comes, the
+  same full answer; if not, ``200 {"seq": N, "etag": E}`` without ``view``: unchanged up to
+  change-log sequence ``N``. Every kind takes the same path (``host_view``); another kind is a 404.
 - ``POST /agent/v1/hosts/{host}/status`` with ``{"agent_type", "seq", "ports": {id: "ACTIVE" |
   "DOWN"}}``: the agent's report (``service.portstatus``) -> ``200 {"seq", "updated", "ignored"}``;
   404 ``AgentNotFoundByTypeHost`` when no such agent registered.
@@ -18,6 +19,7 @@ Errors are Neutron's faults: 400 ``HTTPBadRequest`` for a malformed query or bod
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -76,17 +78,21 @@ def parse_report(raw: bytes) -> tuple[str, int, dict[str, str]]:
 def routes(services: Services, watch: SeqWatch) -> list[Route]:
     views, reports = services.hostviews, services.status_reports
 
-    async def host_view(request: Request) -> Response:
-        ctx = deps.context(request)
-        views.check(ctx)
-        host = request.path_params["host"]
-        etag = request.query_params.get("etag") or None
-        wait = parse_wait(request.query_params.get("wait"))
-        view = await until_changed(lambda: views.view(ctx, host), etag, wait, watch, request.is_disconnected)
-        body: dict[str, Any] = {"seq": view.seq, "etag": view.etag}
-        if view.etag != etag:
-            body["view"] = view.to_json()
-        return json(body)
+    def host_view(kind: str) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            ctx = deps.context(request)
+            views.check(ctx)
+            host = request.path_params["host"]
+            etag = request.query_params.get("etag") or None
+            wait = parse_wait(request.query_params.get("wait"))
+            view = await until_changed(lambda: views.view(ctx, host, kind), etag, wait, watch,
+                                       request.is_disconnected)
+            body: dict[str, Any] = {"seq": view.seq, "etag": view.etag}
+            if view.etag != etag:
+                body["view"] = view.to_json()
+            return json(body)
+
+        return endpoint
 
     async def status(request: Request) -> Response:
         ctx = deps.context(request)
@@ -99,7 +105,7 @@ def routes(services: Services, watch: SeqWatch) -> list[Route]:
         return json({"seq": await run_in_threadpool(views.seq, ctx)})
 
     return [
-        Route(PREFIX + "/hosts/{host}/ovs", host_view, methods=["GET"]),
+        *(Route(PREFIX + "/hosts/{host}/" + kind, host_view(kind), methods=["GET"]) for kind in sorted(views.kinds)),
         Route(PREFIX + "/hosts/{host}/status", status, methods=["POST"]),
         Route(PREFIX + "/seq", current_seq, methods=["GET"]),
     ]
