@@ -7,12 +7,11 @@ host as it is meanwhile (traffic flows while the server is away).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-
-from baryon.model.host import HostView
 
 
 class ServerError(RuntimeError):
@@ -25,7 +24,7 @@ class Watched:
 
     seq: int
     etag: str
-    view: HostView | None
+    view: Any | None  # the agent kind's view type (HostView, DhcpView ...)
 
 
 class ServerClient:
@@ -54,11 +53,12 @@ class ServerClient:
         """Register or heartbeat (``POST /v2.0/agents/report``); returns the agent as the server has it."""
         return self._call("POST", "/v2.0/agents/report", json={"agent": state})["agent"]
 
-    def watch(self, host: str, kind: str, etag: str, wait: float) -> Watched:
-        """The host's view if it differs from ``etag``, else (after up to ``wait`` s) the seq it is current to."""
+    def watch(self, host: str, kind: str, etag: str, wait: float, parse: Callable[[dict], Any]) -> Watched:
+        """The host's view of ``kind`` (built by ``parse``) if it differs from ``etag``, else (after up
+        to ``wait`` s) the seq it is current to."""
         body = self._call("GET", f"/agent/v1/hosts/{host}/{kind}", params={"etag": etag, "wait": int(wait)},
                           timeout=wait + self.timeout)
-        view = HostView.from_json(body["view"]) if body.get("view") is not None else None
+        view = parse(body["view"]) if body.get("view") is not None else None
         return Watched(seq=int(body["seq"]), etag=body["etag"], view=view)
 
     def report_status(self, host: str, agent_type: str, seq: int, ports: dict[str, str]) -> dict:

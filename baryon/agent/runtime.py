@@ -23,10 +23,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from baryon.agent.client import ServerClient, ServerError
-from baryon.model.host import HostView
 
 LOG = logging.getLogger("baryon.agent")
 WATCH_WAIT = 25.0  # seconds a watch request may wait on the server
@@ -46,7 +45,10 @@ class Reconciler(Protocol):
     agent_type: str
     binary: str
     topic: str
-    view_kind: str
+    view_kind: str  # the agent API's view: "ovs" (HostView), "dhcp" (DhcpView) ...
+
+    def parse_view(self, data: dict) -> Any:  # noqa: ANN401 - the kind's view type
+        """The view from the agent API's JSON."""
 
     def start(self, wake: Callable[[], None]) -> None:
         """Connect to the host's switch; call ``wake()`` whenever the host changes under us."""
@@ -55,7 +57,7 @@ class Reconciler(Protocol):
 
     def configurations(self) -> dict: ...
 
-    def reconcile(self, view: HostView) -> Outcome: ...
+    def reconcile(self, view: Any) -> Outcome: ...  # noqa: ANN401
 
 
 @dataclass
@@ -65,17 +67,17 @@ class Shared:
     lock: threading.Lock = field(default_factory=threading.Lock)
     bell: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
-    view: HostView | None = None
+    view: Any = None  # the newest view (its kind's type), None until the first arrives
     seq: int = 0  # the change-log sequence the view is known current to
 
-    def publish(self, view: HostView | None, seq: int) -> None:
+    def publish(self, view: Any, seq: int) -> None:  # noqa: ANN401
         with self.lock:
             if view is not None:
                 self.view = view
             self.seq = max(self.seq, seq)
         self.bell.set()
 
-    def take(self) -> tuple[HostView | None, int]:
+    def take(self) -> tuple[Any, int]:
         with self.lock:
             return self.view, self.seq
 
@@ -141,7 +143,8 @@ class AgentRuntime:
         etag, failures = "", 0
         while not self.shared.stopping.is_set():
             try:
-                watched = self.client.watch(self.host, self.reconciler.view_kind, etag, WATCH_WAIT)
+                watched = self.client.watch(self.host, self.reconciler.view_kind, etag, WATCH_WAIT,
+                                            self.reconciler.parse_view)
             except ServerError as exc:
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 failures += 1

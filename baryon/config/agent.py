@@ -58,10 +58,26 @@ def parse_url(raw: str) -> str:
     return value
 
 
+def parse_nonnegative(raw: str) -> int:
+    value = parse_int(raw)
+    if value < 0:
+        raise ValueError(f"{value} must not be negative")
+    return value
+
+
 @dataclass(frozen=True)
 class AgentDefaultSection:
     host: str = opt(parse_str, "", "this host's name, as ports' binding:host_id name it (default: the hostname)")
     state_path: str = opt(parse_str, "/var/lib/baryon", "where the agent keeps its state")
+    # The DHCP agent's (dhcp_agent.ini), with Neutron's names and defaults.
+    dhcp_confs: str = opt(parse_str, "", "dnsmasq's files, one directory per network (default $state_path/dhcp)")
+    dnsmasq_dns_servers: tuple[str, ...] = opt(parse_list, (), "upstream DNS servers of dnsmasq")
+    dnsmasq_local_resolv: bool = opt(parse_bool, False, "let dnsmasq use the host's resolv.conf")
+    dnsmasq_lease_max: int = opt(parse_positive, 2 ** 24, "dnsmasq --dhcp-lease-max")
+    dnsmasq_config_file: str = opt(parse_str, "", "an extra dnsmasq configuration file")
+    dhcp_renewal_time: int = opt(parse_nonnegative, 0, "DHCP option 58 (0: dnsmasq's default)")
+    dhcp_rebinding_time: int = opt(parse_nonnegative, 0, "DHCP option 59 (0: dnsmasq's default)")
+    dhcp_broadcast_reply: bool = opt(parse_bool, False, "broadcast DHCP replies")
 
 
 @dataclass(frozen=True)

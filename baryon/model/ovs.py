@@ -76,12 +76,14 @@ class EnsureBridge:
 
 @dataclass(frozen=True)
 class EnsurePort:
-    """Add the port (with its one Interface) if missing; set ``type`` and ``options`` either way."""
+    """Add the port (with its one Interface) if missing; set ``type`` and ``options`` either way;
+    merge ``external_ids`` into the Interface's (these keys set, others kept; () touches none)."""
 
     bridge: str
     name: str
     type: str = ""  # patch | vxlan | internal | "" (an existing system device)
     options: tuple[tuple[str, str], ...] = ()
+    external_ids: tuple[tuple[str, str], ...] = ()  # e.g. a DHCP tap's iface-id, attached-mac, iface-status
 
 
 @dataclass(frozen=True)

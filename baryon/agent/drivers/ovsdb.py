@@ -23,7 +23,8 @@ has a timeout; the server's echo requests are answered.
   changed meanwhile is unknown). The callback only says "look again": it carries no data.
 
 Rows this module writes: Open_vSwitch.bridges and next_cfg, Bridge (name, datapath_type,
-fail_mode, ports), Port (name, interfaces, tag, other_config), Interface (name, type, options).
+fail_mode, ports), Port (name, interfaces, tag, other_config), Interface (name, type, options,
+and the ``external_ids`` keys an ``EnsurePort`` names).
 Port and Interface rows that no bridge references any more are deleted by ovsdb-server itself
 (they are not root tables).
 """
@@ -236,10 +237,19 @@ class _Transaction:
                 self.port_set(op, holder, "delete", port)
                 self.port_set(op, op.bridge, "insert", port)
                 self.ports[op.name] = (port, op.bridge)
-            self.add(op, {"op": "update", "table": "Interface", "where": [["name", "==", op.name]],
+            where = [["name", "==", op.name]]
+            self.add(op, {"op": "update", "table": "Interface", "where": where,
                           "row": {"type": op.type, "options": _map(op.options)}})
+            if op.external_ids:
+                # A map "insert" keeps existing keys' values: delete the keys first, then insert (merge).
+                keys = ["set", sorted(k for k, _ in op.external_ids)]
+                self.add(op, {"op": "mutate", "table": "Interface", "where": where, "mutations": [
+                    ["external_ids", "delete", keys], ["external_ids", "insert", _map(op.external_ids)]]})
             return
-        iface = self.insert(op, "Interface", {"name": op.name, "type": op.type, "options": _map(op.options)})
+        row = {"name": op.name, "type": op.type, "options": _map(op.options)}
+        if op.external_ids:
+            row["external_ids"] = _map(op.external_ids)
+        iface = self.insert(op, "Interface", row)
         port = self.insert(op, "Port", {"name": op.name, "interfaces": iface})
         self.port_set(op, op.bridge, "insert", port)
         self.ports[op.name] = (port, op.bridge)
