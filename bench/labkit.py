@@ -29,13 +29,19 @@ so that a script driving the command line alone need not import baryon):
   ``create_network`` makes a network (and its IPv4 subnet) through it.
 - ``poll_until``/``wait_for`` poll a condition; ``cpu_ticks``, ``machine_ticks``, ``rss_kib``,
   ``exited`` and ``sample_cpu`` read processes from /proc.
+- ``percentile`` (nearest rank); ``parse_log_line``/``log_lines`` read the lab's logs (servers and
+  agents share one format); ``NetnsThread`` is one worker thread inside a network namespace of the
+  lab, to open probe sockets there (it only enters the namespace: it changes nothing in it).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import datetime as dt
 import http.client
 import json
+import math
 import os
 import platform
 import re
@@ -47,6 +53,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -286,6 +293,93 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: fl
     if not value:
         raise BenchError(f"timed out after {timeout:g} s waiting for {what}")
     return value
+
+
+# --------------------------------------------------------------------------- statistics, logs
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """Nearest rank: the smallest value with at least ``q`` (0..1) of the values at or below it."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("percentile of no values")
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ [\w.]+: (.*)$")
+
+
+def parse_log_line(line: str) -> tuple[float, str] | None:
+    """(wall time on the ``time.time()`` scale, message) of one line of a lab log
+    (``2026-11-26 03:23:10,632 INFO baryon.agent.firewall: message``: local time, millisecond
+    resolution, truncated); None for any other line (a traceback's, say)."""
+    match = LOG_LINE.match(line.rstrip("\n"))
+    if not match:
+        return None
+    return dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp(), match.group(2)
+
+
+def log_lines(path: Path, since_wall: float = 0.0) -> list[tuple[float, str]]:
+    """The parsed lines of a lab log at or after ``since_wall`` (none when the file is missing)."""
+    found = []
+    try:
+        with open(path, errors="replace") as log:
+            for line in log:
+                parsed = parse_log_line(line)
+                if parsed is not None and parsed[0] >= since_wall:
+                    found.append(parsed)
+    except FileNotFoundError:
+        pass
+    return found
+
+
+# --------------------------------------------------------------------------- a thread inside a namespace
+
+CLONE_NEWNET = 0x40000000
+
+
+class NetnsThread:
+    """One worker thread that entered the network namespace ``netns`` (a /run/netns path) with
+    setns(2), which changes only the calling thread's namespace; ``call(fn, *args)`` runs ``fn``
+    there. A socket opened there stays in that namespace whichever thread uses it afterwards, so
+    probes are opened with ``call`` and driven from anywhere. ``close()`` ends the thread (the
+    namespace is left as it was: entering it changes nothing in it). A namespace that cannot be
+    entered raises ``BenchError`` at construction."""
+
+    def __init__(self, netns: Path) -> None:
+        self.netns = netns
+        self._failed: list[OSError] = []
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"netns-{netns.name}",
+                                        initializer=self._enter)
+        try:
+            self._pool.submit(lambda: None).result(timeout=10)
+        except Exception:  # noqa: BLE001 - a broken pool: the initializer failed, its error says why
+            self._pool.shutdown(wait=False)
+            reason = self._failed[0] if self._failed else "the thread did not start"
+            raise BenchError(f"cannot enter the network namespace {netns}: {reason}") from None
+
+    def _enter(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        try:
+            with open(self.netns) as ns:
+                if libc.setns(ns.fileno(), CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, os.strerror(err))
+        except OSError as exc:
+            self._failed.append(exc)
+            raise
+
+    def call(self, fn: Callable[..., T], *args: object, timeout: float = 10.0) -> T:
+        return self._pool.submit(fn, *args).result(timeout=timeout)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> NetnsThread:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 # --------------------------------------------------------------------------- /proc

@@ -111,6 +111,16 @@ def cmd_vm_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vm_dhcp(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    lease = vms.dhcp_request(lab, vms.load(lab.paths, args.name))
+    if args.json:
+        print(json.dumps(lease, indent=2))
+    else:
+        _say(" ".join(f"{key}={value}" for key, value in lease.items() if value))
+    return 0
+
+
 def cmd_vm_exec(args: argparse.Namespace) -> int:
     command = _command(args.cmd) or [os.environ.get("SHELL", "/bin/sh")]
     vms.exec_in(_lab(args), args.name, command)
@@ -162,6 +172,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     listing = vm_cmds.add_parser("list", help="VMs: node, port, MAC, addresses")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_vm_list)
+    dhcp = vm_cmds.add_parser("dhcp", help="run the VM's DHCP client once (renew) and show the lease")
+    dhcp.add_argument("name")
+    dhcp.add_argument("--json", action="store_true")
+    dhcp.set_defaults(func=cmd_vm_dhcp)
     vexec = vm_cmds.add_parser("exec", help="run a command inside a VM")
     vexec.add_argument("name")
     vexec.add_argument("cmd", nargs=argparse.REMAINDER)

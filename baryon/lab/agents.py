@@ -19,8 +19,8 @@ from baryon.lab.ovs import NodeOvs
 from baryon.lab.state import LabPaths
 from baryon.lab.topology import Node, Topology
 
-AGENT_TYPES = {"ovs": "Open vSwitch agent"}
-CONFIG_FILES = {"ovs": ("neutron.conf", "ml2_conf.ini")}
+AGENT_TYPES = {"ovs": "Open vSwitch agent", "dhcp": "DHCP agent"}
+CONFIG_FILES = {"ovs": ("neutron.conf", "ml2_conf.ini"), "dhcp": ("neutron.conf", "dhcp_agent.ini")}
 
 
 def pidfile(paths: LabPaths, node: str, kind: str) -> Path:

@@ -25,8 +25,8 @@ from baryon.lab.topology import DEFAULT_PREFIX, Node, Topology, describe
 Progress = Callable[[str], None]
 REQUIRED_COMMANDS = ("ip", "nsenter", "unshare", "ethtool", "ovs-vsctl", "ovsdb-server", "ovs-vswitchd",
                      "ovsdb-tool", "mount", "umount")
-# Agent kinds the lab starts on the nodes that run them (the DHCP and L3 agents come later).
-AVAILABLE_AGENTS: tuple[str, ...] = ("ovs",)
+# Agent kinds the lab starts on the nodes that run them (the L3 agent comes later).
+AVAILABLE_AGENTS: tuple[str, ...] = ("ovs", "dhcp")
 
 
 def _quiet(_message: str) -> None:
@@ -129,7 +129,12 @@ class Lab:
         files = configs.node_files(topology, node, str(self.paths.lib(node.name)))
         if files:
             etc.mkdir(parents=True, exist_ok=True)
-            self.paths.lib(node.name).mkdir(parents=True, exist_ok=True)
+            lib = self.paths.lib(node.name)
+            lib.mkdir(parents=True, exist_ok=True)
+            # dnsmasq drops its privileges to nobody and re-reads its files on SIGHUP: every
+            # directory down to the agents' state must be traversable whatever the umask.
+            for path in (self.paths.root, lib.parent.parent, lib.parent, lib):
+                path.chmod(0o755)
         for name, text in files.items():
             path = etc / name
             if not path.exists() or path.read_text() != text:

@@ -19,12 +19,34 @@ import json
 import os
 import uuid
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from baryon.lab import host
 from baryon.lab.api import Api, ApiError
 from baryon.lab.lab import Lab
 from baryon.lab.state import LabPaths, write_json
 from baryon.lab.topology import TopologyError, device_names, validate_vm_name, vm_netns
+
+
+# busybox udhcpc's script (called with bound/renew/deconfig): applies the lease to the VM's eth0
+# and records it, as a DHCP client of a real VM would. Not dhclient: its stock script rewrites
+# the machine's /etc/resolv.conf (DATAPLANE.md).
+UDHCPC_SCRIPT = """#!/bin/sh
+case "$1" in
+  deconfig) ip -4 address flush dev "$interface" ;;
+  bound|renew)
+    ip -4 address flush dev "$interface"
+    ip address add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
+    for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
+    {
+      echo "ip=$ip"; echo "mask=$mask"; echo "router=$router"; echo "dns=$dns"; echo "mtu=$mtu"
+      echo "domain=$domain"; echo "hostname=$hostname"; echo "staticroutes=$staticroutes"; echo "lease=$lease"
+    } > "$LEASE_FILE"
+    ;;
+esac
+exit 0
+"""
 
 
 @dataclass
@@ -40,6 +62,7 @@ class Vm:
     addresses: list[str] = field(default_factory=list)  # "10.0.0.5/24"
     gateway: str | None = None
     own_port: bool = True  # created by the lab (deleted with the VM), or given with --port (unbound)
+    dhcp: bool = False  # addresses by DHCP (a DHCP agent serves the network), else static from the port
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -112,6 +135,7 @@ def create(lab: Lab, name: str, node_name: str, network: str | None = None, subn
     net = api.get(f"/v2.0/networks/{created['network_id']}")["network"]
     vm.port_id, vm.network_id, vm.mac, vm.mtu = created["id"], net["id"], created["mac_address"], net["mtu"]
     _set_addresses(api, vm, created)
+    vm.dhcp = _served_by_dhcp(api, created)
     write_json(lab.paths.vm(name), vm.as_dict())
     try:
         _check_binding(lab, node.name, created)
@@ -149,6 +173,19 @@ def _set_addresses(api: Api, vm: Vm, port: dict) -> None:
         vm.addresses.append(f"{fixed_ip['ip_address']}/{ipaddress.ip_network(sub['cidr']).prefixlen}")
         if vm.gateway is None and sub["ip_version"] == 4 and sub.get("gateway_ip"):
             vm.gateway = sub["gateway_ip"]
+
+
+def _served_by_dhcp(api: Api, port: dict) -> bool:
+    """Nova's VM asks DHCP for its IPv4 address when its subnet has DHCP and an agent serves the network."""
+    subnets = {s["id"]: s for s in api.get("/v2.0/subnets", network_id=port["network_id"])["subnets"]}
+    if not any(subnets[ip["subnet_id"]]["enable_dhcp"] and subnets[ip["subnet_id"]]["ip_version"] == 4
+               for ip in port["fixed_ips"]):
+        return False
+    try:
+        agents = api.get(f"/v2.0/networks/{port['network_id']}/dhcp-agents")["agents"]
+    except ApiError:
+        return False
+    return any(agent["alive"] for agent in agents)
 
 
 def _check_binding(lab: Lab, node: str, port: dict) -> None:
@@ -190,13 +227,48 @@ def plug(lab: Lab, vm: Vm) -> None:
         "external_ids:iface-status=active", f"external_ids:attached-mac={vm.mac}", f"external_ids:vm-uuid={vm.id}")
     lines = [f"link set eth0 address {vm.mac} mtu {vm.mtu} up"]
     for address in vm.addresses:
+        if vm.dhcp and ":" not in address:
+            continue  # IPv4 comes by DHCP
         nodad = " nodad" if ":" in address else ""
         lines.append(f"address add {address} dev eth0{nodad}")
-    if vm.gateway:
+    if vm.gateway and not vm.dhcp:
         lines.append(f"route replace default via {vm.gateway} dev eth0")
     host.Place(vm.netns).batch_ip(lines)
     # The VM sends into OVS's userspace datapath: without this its TCP/UDP checksums stay partial.
     host.Place(vm.netns).run(["ethtool", "-K", "eth0", "tx", "off"])
+    if vm.dhcp:
+        dhcp_request(lab, vm)
+
+
+def dhcp_request(lab: Lab, vm: Vm, timeout: int = 20) -> dict[str, str]:
+    """Run the VM's DHCP client once (``busybox udhcpc``): it applies the lease to eth0; returns
+    the lease's fields (ip, mask, router, dns, mtu, domain ...)."""
+    script = lab.paths.vms / "udhcpc.sh"
+    if not script.exists() or script.read_text() != UDHCPC_SCRIPT:
+        script.write_text(UDHCPC_SCRIPT)
+        script.chmod(0o755)
+    lease = lease_file(lab, vm.name)
+    lease.unlink(missing_ok=True)
+    tries = max(1, timeout // 2)
+    proc = host.Place(vm.netns).run(
+        ["env", f"LEASE_FILE={lease}", "busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", str(tries),
+         "-T", "2", "-O", "mtu", "-O", "staticroutes", "-O", "domain", "-s", str(script)],
+        check=False, timeout=timeout + 10)
+    if proc.returncode != 0 or not lease.exists():
+        raise host.LabError(f"VM {vm.name}: no DHCP lease ({(proc.stderr or proc.stdout).strip()[-300:]})")
+    return read_lease(lab, vm.name)
+
+
+def lease_file(lab: Lab, name: str) -> Path:
+    return lab.paths.vms / f"{name}.lease"
+
+
+def read_lease(lab: Lab, name: str) -> dict[str, str]:
+    try:
+        text = lease_file(lab, name).read_text()
+    except OSError:
+        return {}
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
 def unplug(lab: Lab, vm: Vm) -> None:
@@ -232,6 +304,7 @@ def delete(lab: Lab, name: str) -> None:
             if exc.status != 404:
                 raise host.LabError(f"VM {name!r} is unplugged but its port was not released: {exc}") from None
     lab.paths.vm(name).unlink(missing_ok=True)
+    lease_file(lab, name).unlink(missing_ok=True)
 
 
 def exec_argv(lab: Lab, name: str, command: list[str]) -> list[str]:

@@ -3,12 +3,18 @@
 ``hosts_lab`` / ``agents_lab``: one 2-compute lab without agents (the hosts alone) / with its
 agents, for a whole module, brought down at the end even when tests fail. ``fresh_lab``: an unstarted 1-compute ``LabCli`` (no agents) whose
 finalizer runs ``lab down`` whatever state it is in.
+
+Labs live in a directory of their own under /tmp, not under pytest's (mode 0700): dnsmasq drops
+its privileges to nobody and must reach its files there, as under /var/lib/baryon/lab.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,8 +29,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(skip)
 
 
-def _module_lab(tmp_path_factory: pytest.TempPathFactory, agents: bool) -> Iterator[LabCli]:
-    cli = LabCli(tmp_path_factory.mktemp("lab") / "state", computes=2, agents=agents)
+@pytest.fixture(scope="module")
+def lab_dirs() -> Iterator[list[Path]]:
+    """Traversable directories for labs (0755), removed at the end of the module."""
+    made: list[Path] = []
+    yield made
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _new_dir(made: list[Path]) -> Path:
+    path = Path(tempfile.mkdtemp(prefix="baryon-lab-test-", dir="/tmp"))
+    path.chmod(0o755)
+    made.append(path)
+    return path / "state"
+
+
+def _module_lab(made: list[Path], agents: bool) -> Iterator[LabCli]:
+    cli = LabCli(_new_dir(made), computes=2, agents=agents)
     try:
         cli.up()
         yield cli
@@ -33,19 +55,22 @@ def _module_lab(tmp_path_factory: pytest.TempPathFactory, agents: bool) -> Itera
 
 
 @pytest.fixture(scope="module")
-def hosts_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCli]:
-    yield from _module_lab(tmp_path_factory, agents=False)
+def hosts_lab(lab_dirs: list[Path]) -> Iterator[LabCli]:
+    yield from _module_lab(lab_dirs, agents=False)
 
 
 @pytest.fixture(scope="module")
-def agents_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCli]:
-    yield from _module_lab(tmp_path_factory, agents=True)
+def agents_lab(lab_dirs: list[Path]) -> Iterator[LabCli]:
+    yield from _module_lab(lab_dirs, agents=True)
 
 
 @pytest.fixture
-def fresh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCli]:
-    cli = LabCli(tmp_path_factory.mktemp("lab") / "state", computes=1, agents=False)
+def fresh_lab() -> Iterator[LabCli]:
+    made: list[Path] = []
+    cli = LabCli(_new_dir(made), computes=1, agents=False)
     try:
         yield cli
     finally:
         cli.run("down", "--prefix", cli.prefix, check=False)
+        for path in made:
+            shutil.rmtree(path, ignore_errors=True)
