@@ -33,6 +33,7 @@ LOG = logging.getLogger(__name__)
 POLL_INTERVAL = 0.25  # seconds between two reads of the change log's sequence, while anybody waits
 CHECK_INTERVAL = 1.0  # seconds between two checks that a long-polling client is still connected
 MAX_WAIT = 60.0
+SEQ_ANSWER_AFTER = 1.0  # seconds: an unchanged view is answered this soon after the log moved
 
 
 class View(Protocol):
@@ -83,15 +84,18 @@ async def until_changed(compute: Callable[[], V], etag: str | None, wait: float,
     view of the moment when ``wait`` seconds have passed without that.
 
     A view is recomputed only when the change log has moved past the sequence of the last one
-    computed. The view returned at the end of the wait is computed then, so an answer "unchanged"
-    is true up to that view's ``seq``. Gives up early (returning the last view) when the client
+    computed. When the log moved but the view did not change, the wait ends early, at
+    ``SEQ_ANSWER_AFTER`` seconds after the request began, so that agents learn (and report) that
+    they are current to the new sequence. The view returned at the end of the wait is computed
+    then, so an answer "unchanged" is true up to that view's ``seq``. Gives up early (returning the last view) when the client
     has gone or the process is stopping.
     """
     view = await run_in_threadpool(compute)
     if view.etag != etag or wait <= 0:
         return view
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
+    started = loop.time()
+    deadline = started + wait
     seen = view.seq
     while (remaining := deadline - loop.time()) > 0 and not watch.bell.closed:
         latest = await watch.wait_past(seen, min(remaining, CHECK_INTERVAL))
@@ -102,6 +106,10 @@ async def until_changed(compute: Callable[[], V], etag: str | None, wait: float,
             if view.etag != etag:
                 return view
             seen = max(view.seq, latest)
+            # NOTE: the log moved without changing this view: say so within SEQ_ANSWER_AFTER, so
+            # that the agent can report the sequence as realised (a client waiting for a change to
+            # reach every host then waits seconds, not a whole long-poll), at most once a second.
+            deadline = min(deadline, started + SEQ_ANSWER_AFTER)
     return await run_in_threadpool(compute)
 
 

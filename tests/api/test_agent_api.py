@@ -343,6 +343,24 @@ def test_long_poll_without_change_answers_after_the_wait(admin: httpx.Client, ag
     assert set(view(agents, host, etag=current["etag"])) == {"seq", "etag"}  # wait=0: at once
 
 
+def test_an_irrelevant_change_ends_a_long_wait_with_the_new_sequence(admin: httpx.Client,
+                                                                     agents: httpx.Client) -> None:
+    # So that the agent reports the sequence as realised within seconds, not a whole long-poll.
+    host = host_name()
+    register(admin, host)
+    current = view(agents, host)
+    timer = threading.Timer(0.2, lambda: network(admin, "10.71.0.0/24"))  # irrelevant to host
+    started = time.monotonic()
+    timer.start()
+    try:
+        answer = view(agents, host, etag=current["etag"], wait=20)
+    finally:
+        timer.join()
+    elapsed = time.monotonic() - started
+    assert set(answer) == {"seq", "etag"} and answer["seq"] > current["seq"]
+    assert elapsed < 3.0  # SEQ_ANSWER_AFTER (1 s) after the request began, not 20 s
+
+
 def test_seq(admin: httpx.Client, agents: httpx.Client) -> None:
     before = agents.get("/agent/v1/seq").json()["seq"]
     network(admin, "10.80.0.0/24")
