@@ -9,7 +9,6 @@ in the database, rather than waiting out ``agent_down_time``.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 import uuid
@@ -18,10 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.api.helpers import fault, headers, name
-from tests.api.test_concurrency import change_log, database_url
+from tests.api.test_concurrency import change_log
+from tests.api.agentdb import addresses, silence
 from tests.support.server import BaryonServer
 
 OVS = "Open vSwitch agent"
@@ -81,22 +80,9 @@ def view(agents: httpx.Client, host: str, **params: Any) -> dict:
     return response.json()
 
 
-def addresses(p: dict) -> list[str]:
-    return sorted(a["ip_address"] for a in p["fixed_ips"])
-
-
 def kill(server: BaryonServer, host: str) -> None:
-    """The OVS agent of ``host`` last reported 10 minutes ago: dead for any agent_down_time < 600."""
-    past = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0) - dt.timedelta(minutes=10)
-    engine = create_engine(database_url(server))
-    try:
-        with engine.begin() as conn:
-            done = conn.execute(text("UPDATE agents SET heartbeat_timestamp = :past "
-                                     "WHERE agent_type = :type AND host = :host"),
-                                {"past": past, "type": OVS, "host": host})
-            assert done.rowcount == 1
-    finally:
-        engine.dispose()
+    """The OVS agent of ``host`` is dead (silent for 10 minutes)."""
+    silence(server, OVS, host)
 
 
 # ---------------------------------------------------------------- registration

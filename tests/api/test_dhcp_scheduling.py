@@ -12,7 +12,6 @@ so nothing here waits on a timer.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 import uuid
@@ -22,10 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.api.helpers import fault, headers, name
-from tests.api.test_concurrency import change_log, database_url
+from tests.api.test_concurrency import change_log
+from tests.api.agentdb import addresses, silence
 from tests.support.server import BaryonServer
 
 OVS, DHCP = "Open vSwitch agent", "DHCP agent"
@@ -113,22 +112,9 @@ def device_id(host: str, network_id: str) -> str:
     return f"dhcp{uuid.uuid5(uuid.NAMESPACE_DNS, host)}-{network_id}"
 
 
-def addresses(port: dict) -> list[str]:
-    return sorted(f["ip_address"] for f in port["fixed_ips"])
-
-
 def kill(server: BaryonServer, host: str) -> None:
-    """The DHCP agent of ``host`` last reported 10 minutes ago: dead for long (> 2 x 75 s)."""
-    past = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0) - dt.timedelta(minutes=10)
-    engine = create_engine(database_url(server))
-    try:
-        with engine.begin() as conn:
-            done = conn.execute(text("UPDATE agents SET heartbeat_timestamp = :past "
-                                     "WHERE agent_type = :type AND host = :host"),
-                                {"past": past, "type": DHCP, "host": host})
-            assert done.rowcount == 1
-    finally:
-        engine.dispose()
+    """The DHCP agent of ``host`` is dead for long (silent 10 minutes > 2 x 75 s)."""
+    silence(server, DHCP, host)
 
 
 def view(agents: httpx.Client, host: str, **params: Any) -> dict:
