@@ -28,7 +28,9 @@ so that a script driving the command line alone need not import baryon):
 - ``Api`` speaks JSON to the lab's API over one keep-alive loopback connection;
   ``create_network`` makes a network (and its IPv4 subnet) through it.
 - ``poll_until``/``wait_for`` poll a condition; ``cpu_ticks``, ``machine_ticks``, ``rss_kib``,
-  ``exited`` and ``sample_cpu`` read processes from /proc.
+  ``pss_kib``, ``exited`` and ``sample_cpu`` read processes from /proc; ``dnsmasq_pids`` and
+  ``stop_dnsmasqs`` find and stop (by PID) the dnsmasq processes of a lab's DHCP agent that its
+  ``lab down`` left running.
 - ``percentile`` (nearest rank); ``parse_log_line``/``log_lines`` read the lab's logs (servers and
   agents share one format); ``NetnsThread`` is one worker thread inside a network namespace of the
   lab, to open probe sockets there (it only enters the namespace: it changes nothing in it).
@@ -153,6 +155,7 @@ class Bench:
         signal.signal(signal.SIGTERM, _interrupted)  # a kill (not -9) also runs the `finally`s
         facts = machine()
         base = Path(tempfile.mkdtemp(prefix=f"baryon-{self.name.replace('/', '-')}-"))
+        base.chmod(0o755)  # mkdtemp's 0700 would keep dnsmasq (nobody) from its files: lab up refuses it
         self.say(f"{what} under {base}")
         return facts, base
 
@@ -424,6 +427,62 @@ def rss_kib(pid: int) -> int | None:
         return None
     match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
     return int(match.group(1)) if match else None
+
+
+def pss_kib(pid: int) -> int | None:
+    """Proportional set size of a process in KiB (/proc/PID/smaps_rollup: each shared page divided
+    among its sharers, so that a sum over processes counts it once); None when it is gone."""
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^Pss:\s+(\d+) kB", rollup, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def dnsmasq_pids(marker: str) -> list[int]:
+    """Live (not zombie) dnsmasq processes whose command line names ``marker`` (a lab's state
+    directory): the DHCP agent's, one per network it serves, in their ``qdhcp-`` namespaces."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if os.path.basename(argv[0]) == b"dnsmasq" and marker.encode() in b" ".join(argv) \
+                and not exited(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def stop_dnsmasqs(marker: str, timeout: float = 5.0) -> list[int]:
+    """Stop the dnsmasq processes naming ``marker`` (``dnsmasq_pids``): SIGTERM, SIGKILL to those
+    still there after ``timeout`` s; each PID is checked again right before it is signalled. Returns
+    the PIDs found. Nothing else is signalled.
+
+    NOTE: the ``lab down`` of revision 4966a35 does not stop them (it stops processes by
+    ``*.pid`` pidfile and those inside the lab's namespaces; theirs are named ``pid``, and they run
+    in the DHCP agent's ``qdhcp-`` network namespaces and in the mount namespaces ``ip netns
+    exec`` made for them): they outlive the lab, each holding its namespace. A benchmark whose lab
+    served DHCP calls this after its ``lab down``; after a ``lab down`` that stops them it finds none."""
+    pids = dnsmasq_pids(marker)
+
+    def ours(pid: int) -> bool:
+        return not exited(pid) and marker in cmdline(pid) and cmdline(pid).startswith("dnsmasq")
+
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
+        for pid in pids:
+            if ours(pid):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + wait
+        while any(ours(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return pids
 
 
 def loadavg() -> str:

@@ -9,6 +9,7 @@ and waits until the server sees every agent alive.
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -48,18 +49,25 @@ def start(paths: LabPaths, node: Node, kind: str) -> subprocess.Popen[bytes] | i
     return proc
 
 
-def alive(api: Api, node: str, kind: str) -> bool:
+def alive(api: Api, node: str, kind: str, since: dt.datetime | None = None) -> bool:
+    """The server sees the agent alive; with ``since``, registered (``started_at``) at or after it:
+    a restarted agent is not taken for the killed one, whose last heartbeat still counts."""
     try:
         found = api.get("/v2.0/agents", host=node, agent_type=AGENT_TYPES[kind])["agents"]
     except ApiError:
         return False
-    return any(agent["alive"] for agent in found)
+    return any(agent["alive"] and (since is None or _moment(agent["started_at"]) >= since) for agent in found)
+
+
+def _moment(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
 
 
 def ensure_running(topology: Topology, paths: LabPaths, kinds: tuple[str, ...], timeout: float = 30) -> list[str]:
     """Start every agent of ``kinds`` on the nodes that run it; wait until all are alive. Returns
     the started ones as "node/kind"."""
     wanted = [(node, kind) for node in topology.nodes for kind in node.agents if kind in kinds]
+    since = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)  # started_at has whole seconds
     procs = {(node.name, kind): start(paths, node, kind) for node, kind in wanted}
     api = Api(topology.api_url, timeout=5)
 
@@ -73,7 +81,8 @@ def ensure_running(topology: Topology, paths: LabPaths, kinds: tuple[str, ...], 
             if exited(proc):
                 tail = (paths.log(node) / f"{kind}-agent.log").read_text(errors="replace").splitlines()[-10:]
                 raise host.LabError(f"the {kind} agent on {node} exited:\n  " + "\n  ".join(tail))
-        return all(alive(api, node, kind) for node, kind in procs)
+        return all(alive(api, node, kind, since if isinstance(proc, subprocess.Popen) else None)
+                   for (node, kind), proc in procs.items())
 
     host.wait_for(all_alive, timeout, "the agents to report alive", interval=0.1)
     return [f"{node}/{kind}" for node, kind in procs]

@@ -218,6 +218,16 @@ def _terminate(pids: list[int], alive: Callable[[int], bool], timeout: float) ->
             return
 
 
+def pids_naming(marker: str) -> list[int]:
+    """PIDs of live processes whose command line mentions ``marker`` (the lab's state directory):
+    the lab's daemons and agents, and what the agents started (dnsmasq names its pidfile there)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and ours(int(entry.name), marker):
+            found.append(int(entry.name))
+    return found
+
+
 def pids_in_namespaces(ns_inodes: set[int], kind: str = "net") -> list[int]:
     """PIDs of processes whose ``kind`` namespace is one of ``ns_inodes`` (e.g. a VM's ``udhcpc``)."""
     found = []

@@ -3,8 +3,9 @@
 ``up`` is idempotent and repairs: each step converges (``ensure_*``), so a second ``up`` leaves a
 running lab as it is and rebuilds whatever is missing (a killed daemon, a lost namespace, a
 half-finished first ``up``). ``down`` removes everything the lab made, found three ways so that
-it works after a crash too: the pidfiles under the state directory (processes whose command line
-names it), every process inside one of the lab's namespaces, and every namespace whose name
+it works after a crash too: every process whose command line names the state directory (the
+lab's daemons and agents, and the dnsmasq processes the DHCP agent started in its qdhcp-
+namespaces), every process inside one of the lab's namespaces, and every namespace whose name
 carries the lab's prefix; then the mounts and files under the state directory.
 """
 
@@ -87,6 +88,7 @@ class Lab:
                 f"namespaces named {self.params.prefix}* exist but are not this lab's ({self.paths.root} has no "
                 "lab.json): another lab uses that prefix; choose another with --prefix, or bring that one down "
                 "with `baryon lab --state-dir ITS_DIR down`")
+        _check_traversable(self.paths.root)
         topology = self.topology
         started = time.monotonic()
 
@@ -149,10 +151,11 @@ class Lab:
         def step(message: str) -> None:
             progress(f"[{time.monotonic() - started:5.2f}s] {message}")
 
-        pidfiles = sorted(self.paths.root.glob("**/*.pid")) if self.paths.root.exists() else []
-        pids = [pid for pid in (host.running(f, self.paths.marker) for f in pidfiles) if pid is not None]
+        # The lab's processes (server, OVS, agents) and theirs (dnsmasq in qdhcp- namespaces): every
+        # one names the state directory in its command line (its pidfile or configuration is there).
+        pids = host.pids_naming(self.paths.marker) if self.paths.root.exists() else []
         host.stop_pids(pids, self.paths.marker)
-        step(f"stopped {len(pids)} process{'es' if len(pids) != 1 else ''} by pidfile")
+        step(f"stopped {len(pids)} process{'es' if len(pids) != 1 else ''} naming {self.paths.root}")
         names = host.list_netns(self.params.prefix) if self.owns_prefix else []
         if not self.owns_prefix and host.list_netns(self.params.prefix):
             step(f"left the {self.params.prefix}* namespaces alone: {self.paths.root} has no lab.json, so they "
@@ -217,3 +220,13 @@ class Lab:
 def _shape(params: LabParams) -> tuple:
     """What cannot change under a running lab (agents can be started or not by a later up)."""
     return params.prefix, params.computes, params.api_port
+
+
+def _check_traversable(root: Path) -> None:
+    """dnsmasq (the DHCP agent's) drops its privileges to nobody and re-reads its files under the
+    state directory on SIGHUP: every directory above it must let others through (o+x)."""
+    for parent in root.resolve().parents:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            raise host.LabError(f"{parent} is not traversable by other users (mode {parent.stat().st_mode & 0o777:o}): "
+                                f"dnsmasq, which runs as nobody, could not read its files under {root}; "
+                                f"chmod o+x {parent}, or choose another --state-dir")

@@ -237,7 +237,20 @@ def plug(lab: Lab, vm: Vm) -> None:
     # The VM sends into OVS's userspace datapath: without this its TCP/UDP checksums stay partial.
     host.Place(vm.netns).run(["ethtool", "-K", "eth0", "tx", "off"])
     if vm.dhcp:
+        # As Nova waits for network-vif-plugged before it boots the guest: the port is wired
+        # (tagged, filtered) once ACTIVE; a DHCP request before that would be dropped.
+        _wait_active(lab, vm)
         dhcp_request(lab, vm)
+
+
+def _wait_active(lab: Lab, vm: Vm, timeout: float = 30) -> None:
+    api = Api(lab.topology.api_url)
+
+    def active() -> bool:
+        return api.get(f"/v2.0/ports/{vm.port_id}")["port"]["status"] == "ACTIVE"
+
+    host.wait_for(active, timeout, f"port {vm.port_id} of VM {vm.name} to be ACTIVE (wired by its node's agent)",
+                  interval=0.01)
 
 
 def dhcp_request(lab: Lab, vm: Vm, timeout: int = 20) -> dict[str, str]:
@@ -249,10 +262,10 @@ def dhcp_request(lab: Lab, vm: Vm, timeout: int = 20) -> dict[str, str]:
         script.chmod(0o755)
     lease = lease_file(lab, vm.name)
     lease.unlink(missing_ok=True)
-    tries = max(1, timeout // 2)
+    tries = max(1, timeout)
     proc = host.Place(vm.netns).run(
         ["env", f"LEASE_FILE={lease}", "busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", str(tries),
-         "-T", "2", "-O", "mtu", "-O", "staticroutes", "-O", "domain", "-s", str(script)],
+         "-T", "1", "-O", "mtu", "-O", "staticroutes", "-O", "domain", "-s", str(script)],
         check=False, timeout=timeout + 10)
     if proc.returncode != 0 or not lease.exists():
         raise host.LabError(f"VM {vm.name}: no DHCP lease ({(proc.stderr or proc.stdout).strip()[-300:]})")

@@ -52,6 +52,9 @@ def _module_lab(made: list[Path], agents: bool) -> Iterator[LabCli]:
         yield cli
     finally:
         cli.down()
+    # Nothing of the lab may outlive its down: not its agents' processes either (dnsmasq).
+    assert cli.processes() == [], [Path(f"/proc/{pid}/cmdline").read_bytes()[:200] for pid in cli.processes()]
+    assert cli.namespaces() == []
 
 
 @pytest.fixture(scope="module")
