@@ -95,7 +95,8 @@ def _set_tag(lab: LabCli, node: str, port_id: str, tag: int) -> None:
 
 
 def test_two_vms_with_the_same_local_vlan_on_one_node_reach_each_other(lab: LabCli, network: dict) -> None:
-    lab.run("vm", "create", "a", "--node", "compute1", "--network", "lab-net")
+    # Fixed addresses for every VM of this module: a random one could take another's (a 409).
+    lab.run("vm", "create", "a", "--node", "compute1", "--network", "lab-net", "--ip", "10.0.0.40")
     lab.run("vm", "create", "b", "--node", "compute1", "--network", network["id"], "--subnet", "lab-subnet",
             "--ip", "10.0.0.50")
     vms = lab.vms()
@@ -125,7 +126,7 @@ def test_two_vms_with_the_same_local_vlan_on_one_node_reach_each_other(lab: LabC
 
 
 def test_a_different_local_vlan_is_another_network(lab: LabCli, network: dict) -> None:
-    lab.run("vm", "create", "c", "--node", "compute1", "--network", "lab-net")
+    lab.run("vm", "create", "c", "--node", "compute1", "--network", "lab-net", "--ip", "10.0.0.55")
     _set_tag(lab, "compute1", lab.vms()["c"]["port_id"], 6)
     assert not _ping(lab, "c", "10.0.0.50")
 
