@@ -93,7 +93,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import labkit
-from labkit import NETNS_DIR, ROOT, UP_TIMEOUT, BenchError, percentile, verdict
+from labkit import NETNS_DIR, ROOT, UP_TIMEOUT, BenchError, LogTail, ViewWatch, median, percentile, stats, verdict
 
 sys.path.insert(0, str(ROOT))
 
@@ -370,96 +370,6 @@ def make_vm(lab: Lab, name: str, node: str, network_id: str) -> vms.Vm:
 # --------------------------------------------------------------------------- what the server and the agent tell
 
 
-class ViewWatch:
-    """A long-poll of the network node's DHCP view on the loopback API, in a thread, as its agent
-    does (its own keep-alive connection): when each new view was published (monotonic, seq)."""
-
-    ETAG = re.compile(rb'"etag"\s*:\s*"([^"]*)"')
-    SEQ = re.compile(rb'"seq"\s*:\s*(\d+)')
-    VIEW = re.compile(rb'"view"\s*:')
-
-    def __init__(self, node: str, kind: str) -> None:
-        self.path = f"/agent/v1/hosts/{node}/{kind}"
-        self.published: list[tuple[float, int]] = []
-        self.errors = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"watch-{node}-{kind}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        etag, conn = "", None
-        while not self._stop.is_set():
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", API_PORT, timeout=30)
-                conn.request("GET", f"{self.path}?etag={etag}&wait=2")
-                response = conn.getresponse()
-                arrived = time.monotonic()
-                data = response.read()
-                if response.status != 200:
-                    raise ValueError(f"{response.status}")
-                head = data[:200]  # {"seq", "etag", "view": {...}}: no need to parse the view
-                etag_match, seq_match = self.ETAG.search(head), self.SEQ.search(head)
-                if not etag_match or not seq_match:
-                    raise ValueError("no etag")
-                if self.VIEW.search(head):
-                    self.published.append((arrived, int(seq_match.group(1))))
-                etag = etag_match.group(1).decode()
-            except (OSError, http.client.HTTPException, ValueError):
-                self.errors += 1
-                if conn is not None:
-                    conn.close()
-                conn = None
-                self._stop.wait(0.2)
-        if conn is not None:
-            conn.close()
-
-    def first(self, start: float, end: float) -> float | None:
-        return next((t for t, _ in list(self.published) if start <= t <= end), None)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
-class LogTail:
-    """The DHCP agent's log, read as it grows: (wall time, message) of the lines seen so far."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.partial = ""
-        self.lines: list[tuple[float, str]] = []
-
-    def read(self) -> None:
-        try:
-            with open(self.path, errors="replace") as log:
-                log.seek(self.offset)
-                text = log.read()
-                self.offset = log.tell()
-        except FileNotFoundError:
-            return
-        complete, _, self.partial = (self.partial + text).rpartition("\n")
-        for line in complete.splitlines():
-            parsed = labkit.parse_log_line(line)
-            if parsed is not None:
-                self.lines.append(parsed)
-
-    def since(self, start_wall: float, end_wall: float = math.inf) -> list[tuple[float, str]]:
-        """Lines in [start_wall - 1 ms, end_wall] (log times are truncated to the millisecond)."""
-        self.read()
-        return [(w, t) for w, t in self.lines if start_wall - 0.001 <= w <= end_wall]
-
-    def wait(self, start_wall: float, test: Callable[[str], bool], timeout: float = LOG_TIMEOUT) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            if any(test(t) for _, t in self.since(start_wall)):
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-
-
 def is_port_run(text: str) -> bool:
     """The agent's line for a run that rewrote files (a port change)."""
     return RUN_LINE.match(text) is not None and "WriteFiles" in text
@@ -583,7 +493,7 @@ def measure_ports(lab: Lab, api: Api, args: argparse.Namespace,
     if not all(r.offered for r in rtt):
         raise BenchError(f"client's own DISCOVERs: {sum(1 for r in rtt if not r.offered)} of {RTT_SAMPLES} "
                          "not answered")
-    watch = ViewWatch(DHCP_NODE, "dhcp") if args.watch else None
+    watch = ViewWatch(DHCP_NODE, "dhcp", API_PORT) if args.watch else None
     if watch is not None:
         stoppable.append(watch.stop)
         time.sleep(0.3)  # its first (initial) view is not a change
@@ -961,20 +871,6 @@ def _mib(kib: int | None) -> str:
 
 def _pct(pct: float | None) -> str:
     return "-" if pct is None else f"{pct:.2f}%"
-
-
-def stats(values: list[float | None]) -> tuple[float, float, float, int] | None:
-    """(p50, p99, max, failures); a failure (None) counts as infinitely slow."""
-    known = [v for v in values if v is not None]
-    if not known:
-        return None
-    padded = known + [math.inf] * (len(values) - len(known))
-    return percentile(padded, 0.5), percentile(padded, 0.99), max(padded), len(values) - len(known)
-
-
-def median(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return percentile(known, 0.5) if known else None
 
 
 HEADER = f"   {'from t0 (just before the POST) to':<60}{'p50':>9}{'p99':>9}{'max':>9}  failed"

@@ -96,7 +96,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import labkit
-from labkit import NETNS_DIR, ROOT, UP_TIMEOUT, BenchError, percentile, verdict
+from labkit import NETNS_DIR, ROOT, UP_TIMEOUT, BenchError, LogTail, ViewWatch, median, stats, verdict
 
 sys.path.insert(0, str(ROOT))
 
@@ -387,98 +387,6 @@ def check_blocked(prober: Prober, dest: tuple[str, int], timeout: float = 0.5) -
 
 
 # --------------------------------------------------------------------------- what the servers and agents tell
-
-
-class ViewWatch:
-    """A long-poll of one host's view on the loopback API, in a thread, as the host's agent does
-    (its own keep-alive connection): when each new view was published (monotonic time, seq)."""
-
-    ETAG = re.compile(rb'"etag"\s*:\s*"([^"]*)"')
-    SEQ = re.compile(rb'"seq"\s*:\s*(\d+)')
-    VIEW = re.compile(rb'"view"\s*:')
-
-    def __init__(self, node: str) -> None:
-        self.node = node
-        self.published: list[tuple[float, int]] = []
-        self.errors = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"watch-{node}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        etag, conn = "", None
-        while not self._stop.is_set():
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", API_PORT, timeout=30)
-                conn.request("GET", f"/agent/v1/hosts/{self.node}/ovs?etag={etag}&wait=2")
-                response = conn.getresponse()
-                arrived = time.monotonic()
-                data = response.read()
-                if response.status != 200:
-                    raise ValueError(f"{response.status}")
-                head = data[:600]  # {"seq", "etag", "view": {...}}: no need to parse the view
-                etag_match, seq_match = self.ETAG.search(head), self.SEQ.search(head)
-                if not etag_match or not seq_match:
-                    raise ValueError("no etag")
-                if self.VIEW.search(head):
-                    self.published.append((arrived, int(seq_match.group(1))))
-                etag = etag_match.group(1).decode()
-            except (OSError, http.client.HTTPException, ValueError):
-                self.errors += 1
-                if conn is not None:
-                    conn.close()
-                conn = None
-                self._stop.wait(0.2)
-        if conn is not None:
-            conn.close()
-
-    def first(self, start: float, end: float) -> float | None:
-        """Monotonic time of the first view published in [start, end]."""
-        return next((t for t, _ in list(self.published) if start <= t <= end), None)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
-class LogTail:
-    """An agent's log, read as it grows: (wall time, message) of the lines seen so far."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.partial = ""
-        self.lines: list[tuple[float, str]] = []
-
-    def read(self) -> None:
-        try:
-            with open(self.path, errors="replace") as log:
-                log.seek(self.offset)
-                text = log.read()
-                self.offset = log.tell()
-        except FileNotFoundError:
-            return
-        text = self.partial + text
-        complete, _, self.partial = text.rpartition("\n")
-        for line in complete.splitlines():
-            parsed = labkit.parse_log_line(line)
-            if parsed is not None:
-                self.lines.append(parsed)
-
-    def first(self, start_wall: float, end_wall: float, test: Callable[[str], bool]) -> tuple[float, str] | None:
-        """The first line in [start_wall - 1 ms, end_wall] (log times are truncated to ms) passing ``test``."""
-        return next(((w, t) for w, t in self.lines if start_wall - 0.001 <= w <= end_wall and test(t)), None)
-
-    def wait(self, start_wall: float, test: Callable[[str], bool], timeout: float = LOG_TIMEOUT) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            self.read()
-            if self.first(start_wall, math.inf, test) is not None:
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
 
 
 def is_fw(text: str) -> bool:
@@ -951,7 +859,7 @@ def _measure(lab: Lab, api: Api, args: argparse.Namespace, cidr: str, load_start
     obs = Observers({n: LogTail(agent_log(lab, n)) for n in NODES}, {})
     if args.watch:
         for node in NODES:
-            obs.watches[node] = ViewWatch(node)
+            obs.watches[node] = ViewWatch(node, "ovs", API_PORT)
             stoppable.append(obs.watches[node].stop)
 
     say(f"1. rule create -> enforcement: {args.rules} samples (then {args.loaded_rules} with {args.ports} ports "
@@ -1026,20 +934,6 @@ def _ms(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return "never" if math.isinf(seconds) else f"{round(seconds * 1000)} ms"
-
-
-def stats(values: list[float | None]) -> tuple[float, float, float, int] | None:
-    """(p50, p99, max, failures); a failure (None) counts as infinitely slow."""
-    known = [v for v in values if v is not None]
-    if not known:
-        return None
-    padded = known + [math.inf] * (len(values) - len(known))
-    return percentile(padded, 0.5), percentile(padded, 0.99), max(padded), len(values) - len(known)
-
-
-def median(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return percentile(known, 0.5) if known else None
 
 
 def _row(label: str, values: list[float | None]) -> str:
