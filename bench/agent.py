@@ -85,7 +85,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import labkit
-from labkit import NETNS_DIR, ROOT, UP_TIMEOUT, BenchError, lab_pids, verdict
+from labkit import NETNS_DIR, ROOT, BenchError, lab_pids, verdict
 
 sys.path.insert(0, str(ROOT))
 
@@ -112,29 +112,11 @@ SCALE = ("for scale: real Neutron 29 agents (namespace-simulated nodes, loaded m
 # --------------------------------------------------------------------------- the lab
 
 
-def lab_up(state_dir: Path, *args: str) -> float:
-    """``lab up ARGS``, once more if it fails (it repairs); its wall seconds (of the last attempt).
-
-    NOTE: ``lab up`` can fail at random with "the ovs agent on NODE exited" and an empty log: it
-    checks a just-started agent with ``host.ours``, whose /proc/PID/cmdline is empty while the
-    process is in execve (nsenter -> env -> python)."""
-    for attempt in (1, 2):
-        started = time.monotonic()
-        try:
-            labkit.lab_cli(state_dir, "up", *args, timeout=UP_TIMEOUT)
-            return time.monotonic() - started
-        except BenchError as exc:
-            if attempt == 2:
-                raise
-            say(f"lab up failed, once more: {exc}")
-    raise AssertionError("not reached")
-
-
 @contextlib.contextmanager
 def running_lab(state_dir: Path) -> Iterator[Lab]:
     """``lab up`` (2 computes, agents), the lab's Python handle; ``lab down`` whatever happens."""
     try:
-        seconds = lab_up(state_dir, "--prefix", PREFIX, "--api-port", str(API_PORT), "--computes", "2")
+        seconds = labkit.lab_up(state_dir, "--prefix", PREFIX, "--api-port", str(API_PORT), "--computes", "2")
         say(f"lab up in {seconds:.1f} s ({state_dir})")
         yield Lab.open(state_dir)
     finally:
@@ -622,7 +604,7 @@ def measure_sigterm(lab: Lab, state_dir: Path) -> Term:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reap it if it was started from here (part 2)
     lines = [e.text for e in log_events(agent_log(lab, "compute1"), since - 0.001)][-3:]
-    return Term(pid, exit_s, lines, lab_up(state_dir))
+    return Term(pid, exit_s, lines, labkit.lab_up(state_dir))
 
 
 # --------------------------------------------------------------------------- 4. footprint
@@ -668,7 +650,8 @@ def run_all(args: argparse.Namespace, base: Path) -> Results:
     load_start = labkit.loadavg()
     with running_lab(state_dir) as lab:
         api = Api()
-        network_id = labkit.create_network(api, "bench", cidr)
+        # Static addresses: port to wire is the OVS agents' path (bench/dhcp.py measures DHCP's).
+        network_id = labkit.create_network(api, "bench", cidr, dhcp=False)
         say(f"1. port to wire: {args.vms} VMs on compute1, peer on compute2, network bench {cidr}")
         timings = measure_port_to_wire(lab, api, network_id, args.vms, args.arp_retrans_ms)
         say(f"2. wiring and resync: {args.resync_ports} ports on compute1")

@@ -93,7 +93,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import labkit
-from labkit import NETNS_DIR, ROOT, UP_TIMEOUT, BenchError, LogTail, ViewWatch, median, percentile, stats, verdict
+from labkit import NETNS_DIR, ROOT, BenchError, LogTail, ViewWatch, median, percentile, stats, verdict
 
 sys.path.insert(0, str(ROOT))
 
@@ -268,26 +268,12 @@ class DhcpClient:
 # --------------------------------------------------------------------------- the lab
 
 
-def lab_up(state_dir: Path, *args: str) -> float:
-    """``lab up ARGS``, once more if it fails (it repairs: see bench/agent.py's NOTE); its wall seconds."""
-    for attempt in (1, 2):
-        started = time.monotonic()
-        try:
-            labkit.lab_cli(state_dir, "up", *args, timeout=UP_TIMEOUT)
-            return time.monotonic() - started
-        except BenchError as exc:
-            if attempt == 2:
-                raise
-            say(f"lab up failed, once more: {exc}")
-    raise AssertionError("not reached")
-
-
 @contextlib.contextmanager
 def running_lab(state_dir: Path, left: list[int]) -> Iterator[Lab]:
     """``lab up`` (2 computes, agents), the lab's Python handle; ``lab down`` whatever happens, then
     the lab's dnsmasq processes that ``lab down`` left (their PIDs appended to ``left``)."""
     try:
-        seconds = lab_up(state_dir, "--prefix", PREFIX, "--api-port", str(API_PORT), "--computes", "2")
+        seconds = labkit.lab_up(state_dir, "--prefix", PREFIX, "--api-port", str(API_PORT), "--computes", "2")
         say(f"lab up in {seconds:.1f} s ({state_dir})")
         yield Lab.open(state_dir)
     finally:
@@ -748,7 +734,7 @@ def measure_restart(lab: Lab, api: Api, state_dir: Path, client: DhcpClient, cli
     pidfile = lab.paths.run(DHCP_NODE) / "dhcp-agent.pid"
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab-up") as pool:
         up_started_wall, up_started = time.time(), time.monotonic()
-        upping = pool.submit(lab_up, state_dir)
+        upping = pool.submit(labkit.lab_up, state_dir)
         new_pid, reconciled = None, None
         deadline = up_started + RESTART_TIMEOUT
         while time.monotonic() < deadline and reconciled is None:

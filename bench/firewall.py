@@ -96,7 +96,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import labkit
-from labkit import NETNS_DIR, ROOT, UP_TIMEOUT, BenchError, LogTail, ViewWatch, median, stats, verdict
+from labkit import NETNS_DIR, ROOT, BenchError, LogTail, ViewWatch, median, stats, verdict
 
 sys.path.insert(0, str(ROOT))
 
@@ -155,25 +155,11 @@ while True:
 # --------------------------------------------------------------------------- the lab
 
 
-def lab_up(state_dir: Path, *args: str) -> float:
-    """``lab up ARGS``, once more if it fails (it repairs: see bench/agent.py's NOTE); its wall seconds."""
-    for attempt in (1, 2):
-        started = time.monotonic()
-        try:
-            labkit.lab_cli(state_dir, "up", *args, timeout=UP_TIMEOUT)
-            return time.monotonic() - started
-        except BenchError as exc:
-            if attempt == 2:
-                raise
-            say(f"lab up failed, once more: {exc}")
-    raise AssertionError("not reached")
-
-
 @contextlib.contextmanager
 def running_lab(state_dir: Path) -> Iterator[Lab]:
     """``lab up`` (2 computes, agents), the lab's Python handle; ``lab down`` whatever happens."""
     try:
-        seconds = lab_up(state_dir, "--prefix", PREFIX, "--api-port", str(API_PORT), "--computes", "2")
+        seconds = labkit.lab_up(state_dir, "--prefix", PREFIX, "--api-port", str(API_PORT), "--computes", "2")
         say(f"lab up in {seconds:.1f} s ({state_dir})")
         yield Lab.open(state_dir)
     finally:

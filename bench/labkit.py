@@ -267,12 +267,13 @@ class Api:
         return self.call("GET", path) or {}
 
 
-def create_network(api: Api, name: str, cidr: str | None) -> str:
-    """A network ``name`` (with an IPv4 subnet ``cidr`` unless None) through the API; its id."""
+def create_network(api: Api, name: str, cidr: str | None, dhcp: bool = True) -> str:
+    """A network ``name`` (with an IPv4 subnet ``cidr`` unless None) through the API; its id.
+    Without ``dhcp``, VMs get their addresses statically (no DHCP agent on their path)."""
     network = api.call("POST", "/v2.0/networks", {"network": {"name": name}})["network"]
     if cidr:
         api.call("POST", "/v2.0/subnets", {"subnet": {"network_id": network["id"], "cidr": cidr, "ip_version": 4,
-                                                      "name": name}})
+                                                      "name": name, "enable_dhcp": dhcp}})
     return network["id"]
 
 
@@ -599,6 +600,14 @@ def write_section(path: Path, heading: str, text: str) -> None:
     rest = "".join(lines[end:])
     path.write_text("".join(lines[:start]) + text.rstrip("\n") + "\n" + ("\n" + rest if rest else ""))
 
+
+
+def lab_up(state_dir: Path, *args: str) -> float:
+    """``baryon lab up ARGS`` for the lab at ``state_dir``; its wall seconds. (No retry: the
+    execve race that once made it fail at random is fixed in the lab itself.)"""
+    started = time.monotonic()
+    lab_cli(state_dir, "up", *args, timeout=UP_TIMEOUT)
+    return time.monotonic() - started
 
 # --------------------------------------------------------------------------- watching views and logs
 
