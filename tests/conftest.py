@@ -22,6 +22,9 @@ BACKENDS = ["sqlite", "mariadb", "postgresql"]
 UNLIMITED_QUOTAS = "[quotas]\n" + "".join(
     f"quota_{r} = -1\n" for r in ("network", "subnet", "port", "router", "floatingip", "security_group",
                                    "security_group_rule"))
+# Nor does an L3 agent registering there take every router the other tests left without one
+# (router_auto_schedule); L3 scheduling is tested on servers of its own (tests/api/test_l3_scheduling.py).
+SHARED_DEFAULTS = "router_auto_schedule = false"
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -33,7 +36,7 @@ def baryon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     else:
         db_server = request.getfixturevalue(f"{backend}_server")
         connection = db_server.create_database("baryon_api")
-    server = BaryonServer(base, connection, workers=2, sections=UNLIMITED_QUOTAS)
+    server = BaryonServer(base, connection, workers=2, extra=SHARED_DEFAULTS, sections=UNLIMITED_QUOTAS)
     request.addfinalizer(server.stop)
     return server.start()
 

@@ -61,6 +61,7 @@ class ServerClient:
         view = parse(body["view"]) if body.get("view") is not None else None
         return Watched(seq=int(body["seq"]), etag=body["etag"], view=view)
 
-    def report_status(self, host: str, agent_type: str, seq: int, ports: dict[str, str]) -> dict:
+    def report_status(self, host: str, agent_type: str, seq: int, ports: dict[str, str], **others: dict) -> dict:
+        """``others``: the other kinds of statuses (``routers``, ``floatingips``), sent when given."""
         return self._call("POST", f"/agent/v1/hosts/{host}/status",
-                          json={"agent_type": agent_type, "seq": seq, "ports": ports})
+                          json={"agent_type": agent_type, "seq": seq, "ports": ports, **others})

@@ -34,11 +34,25 @@ BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 STATUS_SEQ_INTERVAL = 1.0  # report a realised sequence alone (no port change) at most this often
 
 
+REPORTED_KINDS = ("ports", "routers", "floatingips")
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What a reconcile run achieved: each port's status as wired on this host."""
+    """What a reconcile run achieved on this host: each port's status as wired (OVS agent), of
+    which the runtime reports the changes since its last report; the routers'
+    ``{"status": "ACTIVE" | "ERROR", "reason": why}`` and the floating IPs' status ("ACTIVE" |
+    "ERROR") as built (L3 agent) where they differ from what its view says the server holds:
+    reported as they are (level triggered: the server's answer changes the view, and the next
+    run finds nothing to report). Each kind is reported as the agent API's status body names it
+    (``REPORTED_KINDS``)."""
 
     port_status: dict[str, str]
+    routers: dict[str, dict[str, str]] = field(default_factory=dict)
+    floatingips: dict[str, str] = field(default_factory=dict)
+
+    def by_kind(self) -> dict[str, dict[str, Any]]:
+        return {"ports": self.port_status, "routers": self.routers, "floatingips": self.floatingips}
 
 
 class Reconciler(Protocol):
@@ -84,9 +98,9 @@ class Shared:
 
 @dataclass
 class Reported:
-    """What the server has been told: port statuses and the realised sequence (reconcile loop only)."""
+    """What the server has been told: statuses by kind and the realised sequence (reconcile loop only)."""
 
-    status: dict[str, str] = field(default_factory=dict)
+    status: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> id -> status
     seq: int = 0
     at: float = 0.0
 
@@ -188,20 +202,27 @@ class AgentRuntime:
         return timeout
 
     def _report(self, outcome: Outcome, seq: int) -> None:
-        """Tell the server what changed: port statuses at once; the realised sequence alone at most
+        """Tell the server what changed: statuses at once; the realised sequence alone at most
         once per STATUS_SEQ_INTERVAL (a burst of changes costs one report, not one each)."""
-        # The first report after a start says every port's status (the server ignores the unchanged).
-        changed = {pid: st for pid, st in outcome.port_status.items() if st != self.reported.status.get(pid)}
+        # The first report after a start says every status (the server ignores the unchanged).
+        current = outcome.by_kind()
+        changed = {kind: {key: value for key, value in statuses.items()
+                          if kind != "ports" or value != self.reported.status.get(kind, {}).get(key)}
+                   for kind, statuses in current.items()}
+        changed = {kind: statuses for kind, statuses in changed.items() if statuses}
         now = time.monotonic()
         if not changed and (seq <= self.reported.seq or now - self.reported.at < STATUS_SEQ_INTERVAL):
             return
         try:
-            self.client.report_status(self.host, self.reconciler.agent_type, seq, changed)
+            self.client.report_status(self.host, self.reconciler.agent_type, seq, changed.get("ports", {}),
+                                      **{kind: changed[kind] for kind in changed if kind != "ports"})
         except ServerError as exc:
             LOG.warning("status report failed (will retry): %s", exc)
             self.shared.stopping.wait(0.5)
             self.shared.bell.set()
             return
-        self.reported.status = {pid: st for pid, st in {**self.reported.status, **changed}.items()
-                                if pid in outcome.port_status}
+        self.reported.status = {kind: {key: value for key, value in
+                                       {**self.reported.status.get(kind, {}), **changed.get(kind, {})}.items()
+                                       if key in statuses}
+                                for kind, statuses in current.items()}
         self.reported.seq, self.reported.at = max(self.reported.seq, seq), now

@@ -169,6 +169,9 @@ class DefaultSection:
     dhcp_lease_duration: int = opt(parse_int, 86400, "DHCP lease time in seconds (-1: infinite)")
     network_auto_schedule: bool = opt(parse_bool, True, "a DHCP agent that starts takes the networks lacking agents")
     allow_automatic_dhcp_failover: bool = opt(parse_bool, True, "networks leave DHCP agents dead for long")
+    router_auto_schedule: bool = opt(parse_bool, True, "an L3 agent that starts takes the routers lacking one")
+    allow_automatic_l3agent_failover: bool = opt(
+        parse_bool, False, "routers leave L3 agents dead for long (2 x agent_down_time) for a live one")
     agent_down_time: int = opt(parse_int, 75, "seconds without a heartbeat before an agent is dead")
     enable_new_agents: bool = opt(parse_bool, True, "agents start enabled (admin_state_up) when they register")
     max_routes: int = opt(parse_int, 30, "maximum extra routes per router")
@@ -250,9 +253,8 @@ IGNORED: dict[str, frozenset[str]] = {
         """core_plugin service_plugins transport_url debug verbose log_dir log_file use_syslog
         use_stderr log_config_append host rpc_response_timeout rpc_workers rpc_state_report_workers
         notify_nova_on_port_status_changes notify_nova_on_port_data_changes interface_driver
-        ipam_driver api_paste_config policy_file router_distributed l3_ha allow_automatic_l3agent_failover
-        router_auto_schedule network_scheduler_driver dhcp_load_type
-        max_l3_agents_per_router dns_domain_for_ports vlan_transparent filter_validation
+        ipam_driver api_paste_config policy_file router_distributed l3_ha network_scheduler_driver
+        dhcp_load_type max_l3_agents_per_router dns_domain_for_ports vlan_transparent filter_validation
         control_exchange executor_thread_pool_size periodic_interval api_extensions_path
         allow_bulk allow_pagination allow_sorting max_header_line wsgi_keep_alive
         state_path_lock lock_path default_availability_zones mac_generation_retries""".split()

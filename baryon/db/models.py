@@ -264,6 +264,8 @@ class Router(StandardAttrs, Base):
 
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    # Why the router is not ACTIVE (unscheduled, being built, or the L3 agent's error); see routers.
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
     gw_port_id: Mapped[str | None] = mapped_column(ForeignKey("ports.id", ondelete="SET NULL"), nullable=True)
 

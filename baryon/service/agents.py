@@ -17,10 +17,11 @@ with the removal of the agent's scheduling bindings (``service.bindings``).
 (``service.portstatus``), shown besides Neutron's fields. Like a heartbeat, it is not logged:
 logging it would move the sequence the agents are reporting on.
 
-Scheduling follows the reports (``AgentHooks``, given by ``Services``: the DHCP scheduler): after
-each report has committed, ``reported`` gets a ``Reported`` saying whether the agent came up
-(registered, restarted, or came back from the dead) or only heartbeated; ``deleting`` runs inside
-an agent's delete, before its bindings go. A hook that fails is logged: the report stands.
+Scheduling follows the reports (``AgentHooks``, given by ``Services``: the DHCP and L3 schedulers,
+as a ``HookChain``): after each report has committed, ``reported`` gets a ``Reported`` saying
+whether the agent came up (registered, restarted, or came back from the dead) or only
+heartbeated; ``deleting`` runs inside an agent's delete, before its bindings go. A hook that
+fails is logged: the report stands.
 
 Policy, as Neutron's: agents are admin-only. A non-admin lists none, and gets a 404 for any
 agent (Neutron hides what its policy does not let the caller see).
@@ -93,6 +94,11 @@ def _dict(text: str | None) -> dict:
     except orjson.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def configurations_of(text: str | None) -> dict:
+    """An agent row's ``configurations`` as a dict ({} when unreadable)."""
+    return _dict(text)
 
 
 def is_alive(heartbeat: dt.datetime, down_time: int, moment: dt.datetime) -> bool:
@@ -173,6 +179,26 @@ class AgentHooks(Protocol):
 
     def deleting(self, session: Session, agent: m.Agent) -> None:
         """In the transaction deleting ``agent``, before its scheduling bindings go."""
+
+
+class HookChain:
+    """Several schedulers' ``AgentHooks`` as one, called in order. A ``reported`` hook that fails
+    is logged and the next one still runs (each works in its own transactions)."""
+
+    def __init__(self, *hooks: AgentHooks):
+        self.hooks = hooks
+
+    def reported(self, event: Reported) -> None:
+        for hook in self.hooks:
+            try:
+                hook.reported(event)
+            except Exception:  # noqa: BLE001 - the report has committed; the other schedulers still run
+                LOG.warning("scheduling after the report of %s on %s failed", event.agent_type, event.host,
+                            exc_info=True)
+
+    def deleting(self, session: Session, agent: m.Agent) -> None:
+        for hook in self.hooks:
+            hook.deleting(session, agent)
 
 
 class Agents:

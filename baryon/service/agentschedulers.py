@@ -13,12 +13,14 @@ Views (admin-only, as Neutron's policy: a non-admin gets 403 before anything is 
 
 A DHCP placement made or removed here brings or takes the agent's DHCP port, as the automatic
 scheduler's (``dhcpscheduler``): an admin may place a network without DHCP subnets, which gets its
-port when it gets one. As in Neutron, a removal is not rescheduled.
+port when it gets one. A router placed or removed here takes its ports with it, to the agent's
+host or to none, and goes ALLOCATING until that agent reports it (``l3scheduler``). As in
+Neutron, a removal is not rescheduled.
 
 Ordering: a router's binding is written with its router row locked (``FOR UPDATE``), so two
 concurrent placements of one router cannot both succeed; a network's DHCP bindings and ports change
 with its network row locked, as in ``dhcpscheduler``, and the (network, agent) primary key refuses
-the same binding twice. The automatic L3 scheduler (agents issues) must take the same router lock.
+the same binding twice. The automatic L3 scheduler takes the same router lock.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
-from baryon.service import agents, bindings, errors
+from baryon.service import agents, errors
 from baryon.service.agents import AGENT_TYPE_DHCP, AGENT_TYPE_L3
 from baryon.service.base import Env
 from baryon.service.context import Context
 from baryon.service.dhcpscheduler import DhcpScheduler, check_network
+from baryon.service.l3scheduler import L3Scheduler
 
 RenderRows = Callable[[Session, list], list[dict]]
 
@@ -52,11 +55,12 @@ def _router(session: Session, router_id: str, *, for_update: bool = False) -> m.
 
 
 class AgentSchedulers:
-    def __init__(self, env: Env, agents_service: agents.Agents, dhcp: DhcpScheduler, render_networks: RenderRows,
-                 render_routers: RenderRows):
+    def __init__(self, env: Env, agents_service: agents.Agents, dhcp: DhcpScheduler, l3: L3Scheduler,
+                 render_networks: RenderRows, render_routers: RenderRows):
         self.env = env
         self.agents = agents_service
         self.dhcp = dhcp
+        self.l3 = l3
         self.render_networks = render_networks
         self.render_routers = render_routers
 
@@ -131,7 +135,7 @@ class AgentSchedulers:
         _admin(ctx, "create_l3-router")
 
         def work(session: Session) -> None:
-            _router(session, router_id, for_update=True)
+            router = _router(session, router_id, for_update=True)
             agent = agents.load_of_type(session, agent_id, AGENT_TYPE_L3, errors.InvalidL3Agent)
             hosts = session.execute(select(m.RouterL3AgentBinding.l3_agent_id)
                                     .where(m.RouterL3AgentBinding.router_id == router_id)).scalars().all()
@@ -139,7 +143,7 @@ class AgentSchedulers:
                 return
             if hosts:
                 raise errors.RouterHostedByL3Agent(router_id=router_id, agent_id=hosts[0])
-            bindings.bind_router(session, router_id, agent)
+            self.l3.bind(session, router, agent)
 
         self.env.write(work)
 
@@ -148,7 +152,7 @@ class AgentSchedulers:
 
         def work(session: Session) -> None:
             agents.load(session, ctx, agent_id)
-            _router(session, router_id, for_update=True)
-            bindings.unbind_router(session, router_id, agent_id)
+            router = _router(session, router_id, for_update=True)
+            self.l3.unbind(session, router, agent_id)
 
         self.env.write(work)

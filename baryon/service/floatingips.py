@@ -3,7 +3,9 @@
 Create: the network must be external (400) and have an IPv4 subnet (400); a port of its own
 (``network:floatingip``, device_id the floating IP, no project, status ``N/A``) takes an address
 from it — any, or the ``subnet_id``/``floating_ip_address`` asked for (the address: admin only).
-``status`` is DOWN until an L3 agent has wired it (a later part).
+``status`` is DOWN while it is not associated (set here, at create and on disassociation), and
+from each new association (a port, or another port or address) until the L3 agent hosting its
+router reports it (``portstatus``: ACTIVE, or ERROR).
 
 Association (``port_id``, optionally ``fixed_ip_address``; Neutron's rules and messages): the port
 must be visible to the caller and, unless the caller is an admin, of the floating IP's project; it
@@ -151,6 +153,12 @@ class FloatingIPs:
             raise _bad("fixed_ip_address cannot be specified without a port_id")
         if "port_id" not in attrs:
             return
+        before = (row.fixed_port_id, row.fixed_ip_address, row.router_id)
+        self._point(session, ctx, row, attrs)
+        if (row.fixed_port_id, row.fixed_ip_address, row.router_id) != before:
+            row.status = "DOWN"  # wired nowhere (yet) for the new association
+
+    def _point(self, session: Session, ctx: Context, row: m.FloatingIP, attrs: dict) -> None:
         if attrs["port_id"] is None:
             row.fixed_port_id = row.fixed_ip_address = row.router_id = None
             return

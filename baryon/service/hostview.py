@@ -183,7 +183,8 @@ class HostViews:
     """The agent API's reads: a host's view of one kind, the change log's sequence. Admin only.
 
     ``kinds``: the views agents watch, by name: ``ovs`` (``compute`` here: the Open vSwitch
-    agent's ``HostView``) and whatever ``Services`` adds (``dhcp``: ``dhcpview.compute``)."""
+    agent's ``HostView``) and whatever ``Services`` adds (``dhcp``: ``dhcpview.compute``; ``l3``:
+    ``l3view.compute``)."""
 
     def __init__(self, env: Env, kinds: dict[str, ViewCompute] | None = None):
         self.env = env

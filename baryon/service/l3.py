@@ -100,6 +100,7 @@ def disassociate_port(session: Session, ctx: Context, port_id: str) -> None:
         raise errors.FipAssociated(port_id=port_id)
     for fip in fips:
         fip.fixed_port_id = fip.fixed_ip_address = fip.router_id = None
+        fip.status = "DOWN"
         bump(fip)
     session.flush()
     for body in floatingip_bodies(session, fips):

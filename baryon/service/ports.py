@@ -220,6 +220,13 @@ class Ports:
         if before != (host, binding.vif_type, binding.segment_id):
             row.status = "DOWN"  # as Neutron: wired nowhere until its host reports it
 
+    def rehost(self, session: Session, row: m.Port, host: str) -> bool:
+        """Give ``row`` the ``binding:host_id`` ``host`` ("" unbinds it) and bind it there, as an update
+        of the host would (the L3 scheduler moving a router's ports); True if that changed it."""
+        before = (row.binding_host_id, row.binding_vif_type, row.binding_vif_details, row.binding_segment_id)
+        self._bind(session, row, host)
+        return before != (row.binding_host_id, row.binding_vif_type, row.binding_vif_details, row.binding_segment_id)
+
     def rebind(self, session: Session, row: m.Port) -> bool:
         """Bind ``row`` to its host again (its host's agent may have come up); True if that changed it."""
         before = (row.binding_vif_type, row.binding_vif_details, row.binding_segment_id)

@@ -91,16 +91,18 @@ def _info(router: m.Router, project_id: str, port_id: str, network_id: str, subn
 # ---------------------------------------------------------------- add
 
 
-def add(env: Env, session: Session, ctx: Context, router: m.Router, info: dict) -> dict:
+def add(env: Env, session: Session, ctx: Context, router: m.Router, info: dict, host: str = "") -> dict:
+    """``host``: where the router's L3 agent is (a new interface port is created bound there; a
+    port attached by id is moved there by the scheduler)."""
     if "port_id" in info:
         port, subnets = _add_port(env, session, ctx, router, info["port_id"])
     else:
-        port, subnets = _add_subnet(env, session, ctx, router, info["subnet_id"])
+        port, subnets = _add_subnet(env, session, ctx, router, info["subnet_id"], host)
     return _info(router, port.project_id, port.id, port.network_id, subnets[-1].id, [s.id for s in subnets])
 
 
 def _add_subnet(env: Env, session: Session, ctx: Context, router: m.Router,
-                subnet_id: str) -> tuple[m.Port, list[m.Subnet]]:
+                subnet_id: str, host: str) -> tuple[m.Port, list[m.Subnet]]:
     subnet = subnets_service.load_visible(session, ctx, subnet_id)
     if not subnet.gateway_ip:
         raise _bad("Subnet for router interface must have a gateway IP")
@@ -119,7 +121,7 @@ def _add_subnet(env: Env, session: Session, ctx: Context, router: m.Router,
                 l3ports.readdress(env, session, port, held + [wanted])
                 return port, [subnet]
     port = l3ports.create(env, session, network_id=subnet.network_id, project_id=router.project_id,
-                          device_id=router.id, device_owner=l3.ROUTER_INTERFACE, fixed_ips=[wanted])
+                          device_id=router.id, device_owner=l3.ROUTER_INTERFACE, fixed_ips=[wanted], host=host)
     router.ports.append(m.RouterPort(router_id=router.id, port_id=port.id, port_type=l3.ROUTER_INTERFACE))
     return port, [subnet]
 

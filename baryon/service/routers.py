@@ -22,6 +22,18 @@ route's nexthop needs cannot be removed (409).
 ``ha`` and ``distributed`` are reported false to admins: Baryon's routers are legacy routers on
 one L3 agent; asking for true is a 400.
 
+Scheduling (``l3scheduler``, given as ``scheduler``): a router is placed on an L3 agent when it is
+created, and when it gets a gateway or an interface while no agent hosts it; its ports are
+created on (or moved to) that agent's host.
+
+Status: a router is ``ALLOCATING`` from its creation, and whenever it is (re)scheduled, left
+without an agent, or set up again (``admin_state_up`` back to true), until its L3 agent reports it built: ``ACTIVE``, or ``ERROR``; ``status_reason``
+says why it is not ACTIVE (no live L3 agent to host it, its agent has not built it yet, or the
+agent's own error) and is null when it is. NOTE: this differs from Neutron on purpose: Neutron's
+legacy routers are ACTIVE from the start whether or not any agent hosts them, so a router that
+cannot work looks like one that does. Baryon's status says what the agent has realised, as a
+port's does, and a client may wait for ACTIVE; ``status_reason`` is Baryon's own attribute.
+
 Change log: router create/update/delete; the gateway and interface ports as port changes.
 """
 
@@ -30,6 +42,7 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
@@ -40,6 +53,13 @@ from baryon.service import (
 )
 from baryon.service.base import Env, bump, check_revision, record_update, require_write, stamp_new
 from baryon.service.context import Context
+
+if TYPE_CHECKING:  # NOTE: l3scheduler renders routers with this module's ``bodies``
+    from baryon.service.l3scheduler import L3Scheduler
+
+ALLOCATING = "ALLOCATING"  # Neutron's constant for a router being set up
+UNSCHEDULED = "no live L3 agent to host the router"
+WAITING = "waiting for its L3 agent to build the router"
 
 LISTING = query.Listing(
     model=m.Router,
@@ -90,7 +110,8 @@ def bodies(session: Session, rows: list[m.Router]) -> list[dict]:
         result.append({
             "id": row.id, "name": row.name, "description": row.description,
             "project_id": row.project_id, "tenant_id": row.project_id,
-            "admin_state_up": row.admin_state_up, "status": row.status, "external_gateway_info": gateway,
+            "admin_state_up": row.admin_state_up, "status": row.status, "status_reason": row.status_reason,
+            "external_gateway_info": gateway,
             "routes": [{"destination": r.destination, "nexthop": r.nexthop}
                        for r in sorted(row.routes, key=lambda r: (r.destination, r.nexthop))],
             "ha": False, "distributed": False, "tags": tag_map.get(row.id, []),
@@ -130,8 +151,9 @@ def _external_ips_changed(port: m.Port, wanted: list[dict]) -> bool:
 
 
 class Routers:
-    def __init__(self, env: Env):
+    def __init__(self, env: Env, scheduler: L3Scheduler):
         self.env = env
+        self.scheduler = scheduler
 
     def render(self, session: Session, rows: list[m.Router]) -> list[dict]:
         return bodies(session, rows)
@@ -159,7 +181,7 @@ class Routers:
         row = m.Router()
         stamp_new(row, ctx.project_id, attrs)
         row.admin_state_up = attrs.get("admin_state_up", True)
-        row.status = "ACTIVE"
+        row.status, row.status_reason = ALLOCATING, UNSCHEDULED
         row.enable_snat = self.env.settings.DEFAULT.enable_snat_by_default
         row.gw_port_id = None
         row.ports, row.routes = [], []
@@ -168,6 +190,7 @@ class Routers:
         tags.set_initial(session, "routers", row.id, attrs.get("tags", []))
         if gateway:
             self._set_gateway(session, ctx, row, gateway)
+        self.scheduler.schedule(session, row)
         return row
 
     # ---------------------------------------------------------------- gateway
@@ -200,7 +223,8 @@ class Routers:
             return
         router_interfaces.check_subnets_free(session, router_interfaces.ports_of(session, row), subnets)
         port = l3ports.create(self.env, session, network_id=network.id, project_id="", device_id=row.id,
-                              device_owner=l3.ROUTER_GATEWAY, fixed_ips=wanted_ips or None)
+                              device_owner=l3.ROUTER_GATEWAY, fixed_ips=wanted_ips or None,
+                              host=self.scheduler.host_of(session, row.id))
         row.ports.append(m.RouterPort(router_id=row.id, port_id=port.id, port_type=l3.ROUTER_GATEWAY))
         row.gw_port_id = port.id
 
@@ -282,10 +306,14 @@ class Routers:
         if "external_gateway_info" in attrs:
             _check_gateway_policy(ctx, "update", attrs["external_gateway_info"])
             self._set_gateway(session, ctx, row, attrs["external_gateway_info"])
+            if row.gw_port_id:
+                self.scheduler.schedule(session, row)
         if "routes" in attrs or "external_gateway_info" in attrs:
             session.flush()
             self._check_routes(session, row, attrs.get("routes") or [
                 {"destination": r.destination, "nexthop": r.nexthop} for r in row.routes])
+        if attrs.get("admin_state_up") and not row.admin_state_up and self.scheduler.host_of(session, row.id):
+            row.status, row.status_reason = ALLOCATING, WAITING  # back in its agent's view: built again
         for key in ("name", "description", "admin_state_up"):
             if key in attrs:
                 setattr(row, key, attrs[key])
@@ -317,8 +345,14 @@ class Routers:
 
     def add_interface(self, ctx: Context, router_id: str, info: dict) -> dict:
         require_write(ctx, "add_router_interface")
-        return self._interface(ctx, router_id, lambda session, row: router_interfaces.add(
-            self.env, session, ctx, row, info))
+
+        def change(session: Session, row: m.Router) -> dict:
+            result = router_interfaces.add(self.env, session, ctx, row, info,
+                                           host=self.scheduler.host_of(session, row.id))
+            self.scheduler.schedule(session, row)
+            return result
+
+        return self._interface(ctx, router_id, change)
 
     def remove_interface(self, ctx: Context, router_id: str, info: dict) -> dict:
         require_write(ctx, "remove_router_interface")

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 
 from baryon.config import Settings
 from baryon.db.engine import Database
-from baryon.service import dhcpview, floatingips, hostview, networks, ports, quotas, routers, securitygroups, subnets
-from baryon.service.agents import Agents
+from baryon.service import (
+    dhcpview, floatingips, hostview, l3view, networks, ports, quotas, routers, securitygroups, subnets,
+)
+from baryon.service.agents import Agents, HookChain
 from baryon.service.agentschedulers import AgentSchedulers
 from baryon.service.base import Env
 from baryon.service.dhcpscheduler import DhcpScheduler
 from baryon.service.hostview import HostViews
+from baryon.service.l3scheduler import L3Scheduler
 from baryon.service.portstatus import StatusReports
 from baryon.service.tags import Tags, TagTarget
 
@@ -27,6 +30,7 @@ class Services:
     agents: Agents
     agentschedulers: AgentSchedulers
     dhcp_scheduler: DhcpScheduler
+    l3_scheduler: L3Scheduler
     security_groups: securitygroups.SecurityGroups
     security_group_rules: securitygroups.SecurityGroupRules
     quotas: quotas.Quotas
@@ -40,7 +44,8 @@ class Services:
         env = Env.create(settings, db)
         nets, subs, prts = networks.Networks(env), subnets.Subnets(env), ports.Ports(env)
         groups = securitygroups.SecurityGroups(env)
-        rtrs, fips = routers.Routers(env), floatingips.FloatingIPs(env)
+        l3 = L3Scheduler(env)
+        rtrs, fips = routers.Routers(env, l3), floatingips.FloatingIPs(env)
         targets = {
             "networks": TagTarget(networks.load_owned, lambda s, row: nets.render(s, [row])[0]),
             "subnets": TagTarget(subnets.load_owned, lambda s, row: subs.render(s, [row])[0]),
@@ -50,12 +55,13 @@ class Services:
             "floatingips": TagTarget(floatingips.load_visible, lambda s, row: fips.render(s, [row])[0]),
         }
         dhcp = DhcpScheduler(env)
-        agents = Agents(env, hooks=dhcp)
-        schedulers = AgentSchedulers(env, agents, dhcp, nets.render, rtrs.render)
+        agents = Agents(env, hooks=HookChain(dhcp, l3))
+        schedulers = AgentSchedulers(env, agents, dhcp, l3, nets.render, rtrs.render)
         views = HostViews(env, {"ovs": hostview.compute, "dhcp": functools.partial(
-            dhcpview.compute, options=dhcpview.Options.from_settings(settings))})
+            dhcpview.compute, options=dhcpview.Options.from_settings(settings)), "l3": l3view.compute})
         return cls(env=env, networks=nets, subnets=subs, ports=prts, tags=Tags(env, targets),
-                   agents=agents, agentschedulers=schedulers, dhcp_scheduler=dhcp, security_groups=groups,
+                   agents=agents, agentschedulers=schedulers, dhcp_scheduler=dhcp, l3_scheduler=l3,
+                   security_groups=groups,
                    security_group_rules=securitygroups.SecurityGroupRules(env, groups),
                    quotas=quotas.Quotas(env), routers=rtrs, floatingips=fips,
                    hostviews=views, status_reports=StatusReports(env, prts))

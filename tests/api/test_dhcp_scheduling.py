@@ -401,5 +401,5 @@ def test_the_dhcp_view_is_admin_only_and_kinds_are_known(baryon: BaryonServer, a
         error = fault(member.get(f"/agent/v1/hosts/{host}/dhcp", params={"wait": 30, "etag": "x"}),
                       403, "PolicyNotAuthorized")
         assert error["message"] == "rule:get_host_view is disallowed by policy"
-    assert agents.get(f"/agent/v1/hosts/{host}/l3").status_code == 404
+    assert agents.get(f"/agent/v1/hosts/{host}/metering").status_code == 404  # no such agent here
     fault(agents.get(f"/agent/v1/hosts/{host}/dhcp", params={"wait": "soon"}), 400, "HTTPBadRequest")

@@ -24,7 +24,7 @@ from tests.api.rest import cli
 from tests.api.test_concurrency import CLIENTS, all_at_once
 from tests.support.server import BaryonServer
 
-MEMBER_KEYS = {"id", "name", "description", "project_id", "tenant_id", "admin_state_up", "status",
+MEMBER_KEYS = {"id", "name", "description", "project_id", "tenant_id", "admin_state_up", "status", "status_reason",
                "external_gateway_info", "routes", "tags", "created_at", "updated_at", "revision_number"}
 INFO_KEYS = {"id", "tenant_id", "project_id", "port_id", "network_id", "subnet_id", "subnet_ids"}
 
@@ -42,12 +42,14 @@ def test_router_with_a_gateway_through_openstacksdk(baryon: BaryonServer, projec
     conn = sdk(baryon.endpoint, project)
     router = conn.network.create_router(name="edge", description="to the world",
                                         external_gateway_info={"network_id": ext["id"]})
+    # No L3 agent hosts it (none is alive on the shared server): ALLOCATING, and it says why.
     assert (router.name, router.description, router.status, router.is_admin_state_up) == (
-        "edge", "to the world", "ACTIVE", True)
+        "edge", "to the world", "ALLOCATING", True)
     assert router.project_id == project
 
     body = show(member, "router", router.id)
     assert set(body) == MEMBER_KEYS  # ha and distributed are the admin's to see
+    assert body["status_reason"] == "no live L3 agent to host the router"
     assert (body["tenant_id"], body["routes"], body["tags"], body["revision_number"]) == (project, [], [], 1)
     assert timestamp(body["created_at"]) == timestamp(body["updated_at"])
     gateway = body["external_gateway_info"]
@@ -535,7 +537,7 @@ def test_router_lifecycle_with_the_cli(baryon: BaryonServer, admin: httpx.Client
     endpoint, router_name = baryon.endpoint, name("router")
     made = cli(endpoint, "router", "create", router_name, "--description", "by the CLI")
     assert (made["name"], made["description"], made["status"], made["admin_state_up"]) == (
-        router_name, "by the CLI", "ACTIVE", True)
+        router_name, "by the CLI", "ALLOCATING", True)
     assert (made["external_gateway_info"], made["routes"], made["ha"], made["distributed"]) == (None, [], False, False)
     cli(endpoint, "router", "set", "--external-gateway", ext["id"], "--disable-snat",
         "--fixed-ip", f"subnet={ext_subnet['id']},ip-address=203.0.113.77", router_name)
@@ -548,7 +550,7 @@ def test_router_lifecycle_with_the_cli(baryon: BaryonServer, admin: httpx.Client
         "ip_address"]]
     assert shown["revision_number"] == 4
     listed_ = cli(endpoint, "router", "list", "--name", router_name)
-    assert [(r["Name"], r["Status"], r["State"]) for r in listed_] == [(router_name, "ACTIVE", True)]
+    assert [(r["Name"], r["Status"], r["State"]) for r in listed_] == [(router_name, "ALLOCATING", True)]
     cli(endpoint, "router", "remove", "subnet", router_name, subnet["id"])
     cli(endpoint, "router", "remove", "port", router_name, other_port["id"])
     cli(endpoint, "router", "unset", "--external-gateway", router_name)

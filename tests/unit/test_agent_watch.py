@@ -15,6 +15,7 @@ from baryon.api.watch import SeqWatch, until_changed
 from baryon.model.host import HostView, RemotePort
 from baryon.service import errors
 from baryon.service.bell import ChangeBell
+from baryon.service.portstatus import Report, RouterStatus
 
 
 def run(coro):  # noqa: ANN001, ANN201
@@ -183,8 +184,15 @@ def test_parse_wait() -> None:
 
 def test_parse_report() -> None:
     body = b'{"agent_type": "Open vSwitch agent", "seq": 7, "ports": {"p1": "ACTIVE", "p2": "DOWN"}}'
-    assert parse_report(body) == ("Open vSwitch agent", 7, {"p1": "ACTIVE", "p2": "DOWN"})
-    assert parse_report(b'{"agent_type": "Open vSwitch agent", "seq": 0}') == ("Open vSwitch agent", 0, {})
+    assert parse_report(body) == Report("Open vSwitch agent", 7, {"p1": "ACTIVE", "p2": "DOWN"})
+    assert parse_report(b'{"agent_type": "Open vSwitch agent", "seq": 0}') == Report("Open vSwitch agent", 0)
+    l3 = (b'{"agent_type": "L3 agent", "seq": 9, "routers": {"r1": {"status": "ACTIVE"}, "r2": {"status": "ERROR", '
+          b'"reason": "no qg- device"}, "r3": {"status": "ERROR", "reason": ""}}, "floatingips": {"f1": "ACTIVE", '
+          b'"f2": "DOWN", "f3": "ERROR"}}')
+    assert parse_report(l3) == Report(
+        "L3 agent", 9, routers={"r1": RouterStatus("ACTIVE"), "r2": RouterStatus("ERROR", "no qg- device"),
+                                "r3": RouterStatus("ERROR")},
+        floatingips={"f1": "ACTIVE", "f2": "DOWN", "f3": "ERROR"})
     for raw, message in (
         (b"[]", "not a JSON object"), (b"{", "Malformed request body"),
         (b'{"seq": 1}', "Required attribute 'agent_type' not specified"),
@@ -194,6 +202,14 @@ def test_parse_report() -> None:
         (b'{"agent_type": "x", "seq": 3, "ports": []}', "ports"),
         (b'{"agent_type": "x", "seq": 3, "ports": {"p": "UP"}}', "status 'UP' of port p"),
         (b'{"agent_type": "x", "seq": 3, "colour": 1}', "Unrecognized attribute(s) 'colour'"),
+        (b'{"agent_type": "x", "seq": 3, "routers": []}', "routers"),
+        (b'{"agent_type": "x", "seq": 3, "routers": {"r": "ACTIVE"}}', "of router r is not a dictionary"),
+        (b'{"agent_type": "x", "seq": 3, "routers": {"r": {"status": "DOWN"}}}', "status 'DOWN' of router r"),
+        (b'{"agent_type": "x", "seq": 3, "routers": {"r": {}}}', "status 'None' of router r"),
+        (b'{"agent_type": "x", "seq": 3, "routers": {"r": {"status": "ERROR", "reason": 5}}}', "reason '5'"),
+        (b'{"agent_type": "x", "seq": 3, "routers": {"r": {"status": "ACTIVE", "why": "x"}}}', "router r"),
+        (b'{"agent_type": "x", "seq": 3, "floatingips": {"f": "BUILD"}}', "status 'BUILD' of floating IP f"),
+        (b'{"agent_type": "x", "seq": 3, "floatingips": "f"}', "floatingips"),
     ):
         with pytest.raises(errors.HTTPBadRequest) as info:
             parse_report(raw)

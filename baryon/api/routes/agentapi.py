@@ -2,14 +2,17 @@
 
 - ``GET /agent/v1/hosts/{host}/{kind}?etag=E&wait=S``: a view of ``host`` for one of its agents,
   as a long-poll: ``ovs``, for its Open vSwitch agent (``baryon.model.host.HostView``); ``dhcp``,
-  for its DHCP agent (``baryon.model.dhcp.DhcpView``). When the current view's etag differs from
+  for its DHCP agent (``baryon.model.dhcp.DhcpView``); ``l3``, for its L3 agent
+  (``baryon.model.l3.L3View``). When the current view's etag differs from
   ``E`` (or ``E`` is absent): ``200 {"seq", "etag", "view": {...}}`` at once. Else the request
   waits, up to ``S`` seconds (default 0, at most 60), for a change of the view; if one comes, the
   same full answer; if not, ``200 {"seq": N, "etag": E}`` without ``view``: unchanged up to
   change-log sequence ``N``. Every kind takes the same path (``host_view``); another kind is a 404.
 - ``POST /agent/v1/hosts/{host}/status`` with ``{"agent_type", "seq", "ports": {id: "ACTIVE" |
-  "DOWN"}}``: the agent's report (``service.portstatus``) -> ``200 {"seq", "updated", "ignored"}``;
-  404 ``AgentNotFoundByTypeHost`` when no such agent registered.
+  "DOWN"}, "routers": {id: {"status": "ACTIVE" | "ERROR", "reason": text}}, "floatingips": {id:
+  "ACTIVE" | "DOWN" | "ERROR"}}`` (``ports``, ``routers``, ``floatingips`` optional): the agent's
+  report (``service.portstatus``) -> ``200 {"seq", "updated", "ignored"}``; 404
+  ``AgentNotFoundByTypeHost`` when no such agent registered.
 - ``GET /agent/v1/seq`` -> ``200 {"seq": N}``: the change log's current sequence.
 
 Errors are Neutron's faults: 400 ``HTTPBadRequest`` for a malformed query or body, 403
@@ -34,7 +37,7 @@ from baryon.service import portstatus
 from baryon.service.services import Services
 
 PREFIX = "/agent/v1"
-REPORT_KEYS = ("agent_type", "seq", "ports")
+REPORT_KEYS = ("agent_type", "seq", "ports", "routers", "floatingips")
 
 
 def parse_wait(raw: str | None) -> float:
@@ -50,8 +53,39 @@ def parse_wait(raw: str | None) -> float:
     return min(value, MAX_WAIT)
 
 
-def parse_report(raw: bytes) -> tuple[str, int, dict[str, str]]:
-    """A status report body -> (agent_type, seq, {port_id: status})."""
+def _statuses(body: dict, key: str, allowed: tuple[str, ...], what: str) -> dict[str, str]:
+    value = body.get(key, {})
+    if not isinstance(value, dict):
+        raise req.bad(f"Invalid input for {key}. Reason: '{value}' is not a dictionary.")
+    for item_id, status in value.items():
+        if status not in allowed:
+            raise req.bad(f"Invalid input for {key}. Reason: status '{status}' of {what} {item_id} is not one of "
+                          f"{', '.join(allowed)}.")
+    return value
+
+
+def _router_statuses(body: dict) -> dict[str, portstatus.RouterStatus]:
+    value = body.get("routers", {})
+    if not isinstance(value, dict):
+        raise req.bad(f"Invalid input for routers. Reason: '{value}' is not a dictionary.")
+    result = {}
+    for router_id, entry in value.items():
+        if not isinstance(entry, dict) or set(entry) - {"status", "reason"}:
+            raise req.bad(f"Invalid input for routers. Reason: '{entry}' of router {router_id} is not a "
+                          f"dictionary of status and reason.")
+        status, reason = entry.get("status"), entry.get("reason")
+        if status not in portstatus.ROUTER_STATUSES:
+            raise req.bad(f"Invalid input for routers. Reason: status '{status}' of router {router_id} is not one "
+                          f"of {', '.join(portstatus.ROUTER_STATUSES)}.")
+        if reason is not None and not isinstance(reason, str):
+            raise req.bad(f"Invalid input for routers. Reason: reason '{reason}' of router {router_id} is not a "
+                          f"string.")
+        result[router_id] = portstatus.RouterStatus(status, reason or None)
+    return result
+
+
+def parse_report(raw: bytes) -> portstatus.Report:
+    """A status report body -> ``portstatus.Report``."""
     body = req.decode(raw)
     if not isinstance(body, dict):
         raise req.bad("Invalid input for status report. Reason: the body is not a JSON object.")
@@ -61,18 +95,15 @@ def parse_report(raw: bytes) -> tuple[str, int, dict[str, str]]:
     for key in ("agent_type", "seq"):
         if key not in body:
             raise req.bad(f"Failed to parse request. Required attribute '{key}' not specified")
-    agent_type, seq, ports = body["agent_type"], body["seq"], body.get("ports", {})
+    agent_type, seq = body["agent_type"], body["seq"]
     if not isinstance(agent_type, str) or not agent_type.strip():
         raise req.bad(f"Invalid input for agent_type. Reason: '{agent_type}' is not a valid agent type.")
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
         raise req.bad(f"Invalid input for seq. Reason: '{seq}' is not a non-negative integer.")
-    if not isinstance(ports, dict):
-        raise req.bad(f"Invalid input for ports. Reason: '{ports}' is not a dictionary.")
-    for port_id, status in ports.items():
-        if status not in portstatus.STATUSES:
-            raise req.bad(f"Invalid input for ports. Reason: status '{status}' of port {port_id} is not one of "
-                          f"{', '.join(portstatus.STATUSES)}.")
-    return agent_type, seq, ports
+    return portstatus.Report(
+        agent_type=agent_type, seq=seq, ports=_statuses(body, "ports", portstatus.STATUSES, "port"),
+        routers=_router_statuses(body),
+        floatingips=_statuses(body, "floatingips", portstatus.FLOATINGIP_STATUSES, "floating IP"))
 
 
 def routes(services: Services, watch: SeqWatch) -> list[Route]:
@@ -97,8 +128,8 @@ def routes(services: Services, watch: SeqWatch) -> list[Route]:
     async def status(request: Request) -> Response:
         ctx = deps.context(request)
         views.check(ctx, "report_port_status")
-        agent_type, seq, ports = parse_report(await request.body())
-        return json(await run_in_threadpool(reports.report, ctx, request.path_params["host"], agent_type, seq, ports))
+        report = parse_report(await request.body())
+        return json(await run_in_threadpool(reports.report, ctx, request.path_params["host"], report))
 
     async def current_seq(request: Request) -> Response:
         ctx = deps.context(request)

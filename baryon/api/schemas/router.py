@@ -52,6 +52,8 @@ ATTRS: dict[str, Attr] = {
     **STANDARD,
     "admin_state_up": Attr(boolean),
     "status": Attr(string(16), allow_post=False, allow_put=False, filter=False),
+    # Baryon's own: why ``status`` is not ACTIVE (null when it is; see service.routers)
+    "status_reason": Attr(nullable(string(None)), allow_post=False, allow_put=False, filter=False),
     "external_gateway_info": Attr(nullable(gateway_info), filter=False),
     "routes": Attr(routes, allow_post=False, filter=False),
     "ha": Attr(boolean, admin_write=True, admin_read=True, filter=False),
