@@ -1,4 +1,4 @@
-"""``baryon agent ovs|dhcp --config-file ...``: run an agent on this host (Neutron's option names)."""
+"""``baryon agent ovs|dhcp|l3 --config-file ...``: run an agent on this host (Neutron's option names)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from baryon.config import ConfigError
 from baryon.config.agent import load_agent
 
 LOG = logging.getLogger("baryon.agent")
-KINDS = ("ovs", "dhcp")
+KINDS = ("ovs", "dhcp", "l3")
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
@@ -39,6 +39,14 @@ def cmd_agent(args: argparse.Namespace) -> int:
         from baryon.agent.dhcp_agent import DhcpAgent
 
         reconciler = DhcpAgent(settings)
+    elif args.kind == "l3":
+        from baryon.agent.l3_agent import L3Agent, L3ConfigError
+
+        try:
+            reconciler = L3Agent(settings)
+        except L3ConfigError as exc:
+            print(f"baryon agent {args.kind}: configuration error: {exc}", file=sys.stderr)
+            return 2
     runtime = AgentRuntime(reconciler, ServerClient(settings.baryon.server_url), settings.host,
                            settings.agent.report_interval)
 
@@ -56,7 +64,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     agent = sub.add_parser("agent", help="run an agent on this host")
-    agent.add_argument("kind", choices=KINDS, help="ovs: the Open vSwitch (L2) agent; dhcp: the DHCP agent")
+    agent.add_argument("kind", choices=KINDS,
+                       help="ovs: the Open vSwitch (L2) agent; dhcp: the DHCP agent; l3: the L3 agent")
     agent.add_argument("--config-file", action="append", default=[], metavar="FILE",
                        help="a Neutron-format INI file (neutron.conf, ml2_conf.ini ...); repeat it")
     agent.set_defaults(func=cmd_agent)

@@ -1,4 +1,5 @@
-"""The agents' options: Neutron's names in ``neutron.conf``, ``ml2_conf.ini`` / ``openvswitch_agent.ini``.
+"""The agents' options: Neutron's names in ``neutron.conf``, ``ml2_conf.ini`` / ``openvswitch_agent.ini``,
+``dhcp_agent.ini``, ``l3_agent.ini``.
 
 ``load_agent(paths)`` returns ``AgentSettings``. An agent reads the same files as Neutron's:
 ``[DEFAULT]`` (shared with the server: its other options are accepted silently), ``[agent]``,
@@ -65,6 +66,13 @@ def parse_nonnegative(raw: str) -> int:
     return value
 
 
+def parse_agent_mode(raw: str) -> str:
+    value = raw.strip()
+    if value != "legacy":
+        raise ValueError(f"{value!r} is not supported: only 'legacy' routers (no dvr, dvr_snat, dvr_no_external)")
+    return value
+
+
 @dataclass(frozen=True)
 class AgentDefaultSection:
     host: str = opt(parse_str, "", "this host's name, as ports' binding:host_id name it (default: the hostname)")
@@ -78,6 +86,13 @@ class AgentDefaultSection:
     dhcp_renewal_time: int = opt(parse_nonnegative, 0, "DHCP option 58 (0: dnsmasq's default)")
     dhcp_rebinding_time: int = opt(parse_nonnegative, 0, "DHCP option 59 (0: dnsmasq's default)")
     dhcp_broadcast_reply: bool = opt(parse_bool, False, "broadcast DHCP replies")
+    # The L3 agent's (l3_agent.ini), with Neutron's names and defaults.
+    agent_mode: str = opt(parse_agent_mode, "legacy", "the L3 agent's mode (legacy only)")
+    ra_confs: str = opt(parse_str, "", "radvd's files, one directory per router (default $state_path/ra)")
+    send_arp_for_ha: int = opt(parse_nonnegative, 3, "gratuitous ARPs sent for a new gateway or floating IP "
+                                                     "address (0: none)")
+    min_rtr_adv_interval: int = opt(parse_positive, 30, "radvd MinRtrAdvInterval (seconds)")
+    max_rtr_adv_interval: int = opt(parse_positive, 100, "radvd MaxRtrAdvInterval (seconds)")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,25 @@ CHAIN_PREFIX = "neutron-openvswi-"  # Neutron's wrapper prefix for the OVS agent
 MAX_CHAIN_LEN = 28
 MAX_SET_LEN = 31
 FAMILIES = ("ipv4", "ipv6")
+TABLES = ("filter", "raw")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The part of a namespace's netfilter one netfilter driver owns and reads: its tables, the
+    prefixes of its chains' names, its families, whether it manages ipsets. ``FIREWALL`` is the
+    hybrid firewall's; the L3 agent has its own (``baryon.agent.plan.l3_nat.SCOPE``)."""
+
+    tables: tuple[str, ...] = TABLES
+    prefixes: tuple[str, ...] = (CHAIN_PREFIX,)  # a chain is ours if its name starts with one of these
+    families: tuple[str, ...] = FAMILIES
+    ipsets: bool = True
+
+    def owns(self, chain: str) -> bool:
+        return chain.startswith(self.prefixes)
+
+
+FIREWALL = Scope()
 
 
 @dataclass(frozen=True, order=True)
@@ -41,10 +60,11 @@ class ConntrackDelete:
     when a rule that allowed them goes away."""
 
     family: str  # ipv4 | ipv6
-    zone: int
+    zone: int | None  # None: any zone (the L3 agent's router namespaces use none)
     protocol: str | None = None  # tcp, udp, icmp, or a number
     source: str | None = None  # an address (the port's, for egress; the remote's, for ingress)
     destination: str | None = None
+    reply_destination: str | None = None  # the reply direction's destination (an SNAT's address)
 
 
 @dataclass(frozen=True)

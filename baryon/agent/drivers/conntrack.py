@@ -15,14 +15,18 @@ _DELETED = re.compile(r"(\d+) flow entr(?:y|ies) ha(?:s|ve) been deleted")
 
 
 def delete_argv(entry: ConntrackDelete) -> list[str]:
-    """``conntrack -D`` with the entry's family and zone, and protocol/addresses when given."""
-    argv = ["conntrack", "-D", "-f", entry.family, "--zone", str(entry.zone)]
+    """``conntrack -D`` with the entry's family, and zone, protocol, addresses when given."""
+    argv = ["conntrack", "-D", "-f", entry.family]
+    if entry.zone is not None:
+        argv += ["--zone", str(entry.zone)]
     if entry.protocol is not None:
         argv += ["-p", str(entry.protocol)]
     if entry.source is not None:
         argv += ["-s", entry.source]
     if entry.destination is not None:
         argv += ["-d", entry.destination]
+    if entry.reply_destination is not None:
+        argv += ["-q", entry.reply_destination]
     return argv
 
 

@@ -1,12 +1,19 @@
 """Netfilter of one node: iptables/ip6tables, ipset, conntrack and the bridge sysctls (the only
 code of the agents that runs ``iptables-save``/``-restore``, ``ipset``, ``conntrack``, ``sysctl``).
 
-``Netfilter(netns=None)``: the commands act on the network namespace they run in. The agent runs
+``Netfilter(netns=None, scope=FIREWALL)``: the commands act on the network namespace they run in. The agent runs
 inside its node's namespace, so in production ``netns`` is None and commands run as they are;
 tests pass the name of a throwaway namespace and every command is prefixed with ``nsenter
 --net=/run/netns/<netns> --`` (as ``baryon.lab.host.Place`` does; ~1.5 ms cheaper per command
 than ``ip netns exec``, which also remounts /sys). A missing namespace fails the command: it never
 falls back to the caller's.
+
+``Scope``: what a driver instance owns and reads: its tables, the prefixes of its chains'
+names, its families, whether it manages ipsets. ``FIREWALL`` (the default) is the hybrid
+firewall's: tables filter and raw, ``neutron-openvswi-`` chains, both families, ipsets. The L3
+agent uses one per router namespace with the nat table, IPv4, chains ``neutron-l3-agent-*`` and
+``neutron-postrouting-bottom``, no ipsets (``baryon.agent.plan.l3_nat.SCOPE``). Below, "our"
+chains are those of the scope.
 
 - ``observe() -> Ruleset``: ``iptables-save`` and ``ip6tables-save`` (every table, one process
   per family; the "filter" and "raw" tables are kept) and ``ipset save``. Kept: the chains named
@@ -83,9 +90,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from baryon.agent.drivers import conntrack, ipset
-from baryon.model.firewall import CHAIN_PREFIX, FAMILIES, MAX_CHAIN_LEN, ConntrackDelete, Ruleset
+from baryon.model.firewall import (CHAIN_PREFIX, FAMILIES, FIREWALL, MAX_CHAIN_LEN, TABLES, ConntrackDelete,
+                                   Ruleset, Scope)
 
-TABLES = ("filter", "raw")
+__all__ = ["FIREWALL", "TABLES", "Changes", "Netfilter", "NetfilterError", "Scope", "check", "diff", "hook_edits",
+           "parse_save", "target"]
 DEFAULT_TIMEOUT = 60.0
 BRIDGE_SYSCTLS = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables")
 _SAVE = {"ipv4": "iptables-save", "ipv6": "ip6tables-save"}
@@ -134,9 +143,11 @@ class Changes:
 
 
 class Netfilter:
-    def __init__(self, netns: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, netns: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
+                 scope: Scope = FIREWALL) -> None:
         self.netns = netns
         self.timeout = timeout
+        self.scope = scope
         self._prefix = ["nsenter", f"--net=/run/netns/{netns}", "--"] if netns else []
 
     # ------------------------------------------------------------ iptables + ipset
@@ -145,20 +156,23 @@ class Netfilter:
         """Our chains, hooks and sets, as the tools print them (see the module doc)."""
         chains: dict[Key, dict[str, tuple[str, ...]]] = {}
         hooks: dict[Key, tuple[tuple[str, str], ...]] = {}
-        for family in FAMILIES:
-            tables = parse_save(self._run([_SAVE[family]]).stdout)
-            for table in TABLES:
+        scope = self.scope
+        # One table: ``-t`` spares the dump of the others (the L3 agent reads one per router).
+        only = ["-t", scope.tables[0]] if len(scope.tables) == 1 else []
+        for family in scope.families:
+            tables = parse_save(self._run([_SAVE[family], *only]).stdout, scope.prefixes)
+            for table in scope.tables:
                 owned, hooked = tables.get(table, ({}, ()))
                 if owned:
                     chains[(family, table)] = owned
                 if hooked:
                     hooks[(family, table)] = hooked
-        sets = ipset.parse_save(self._run(["ipset", "save"]).stdout)
+        sets = ipset.parse_save(self._run(["ipset", "save"]).stdout) if scope.ipsets else {}
         return Ruleset(chains=chains, hooks=hooks, sets=sets)
 
     def apply(self, desired: Ruleset, observed: Ruleset) -> Changes:
         """Make netfilter match ``desired``, writing only what differs from ``observed``."""
-        changes = diff(desired, observed)
+        changes = diff(desired, observed, self.scope)
         self._ipset_restore(changes.ipset_create)
         if _transactions(changes) > 1 or (changes.ipset_swap and changes.restores):
             for family, text in changes.restores:  # parse every rule before writing any
@@ -233,8 +247,10 @@ class Netfilter:
 # ---------------------------------------------------------------- text (pure)
 
 
-def parse_save(text: str) -> dict[str, tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...]]]:
-    """``iptables-save`` output -> {table: (our chains {name: rules}, hooks ((builtin, rule), ...))}."""
+def parse_save(text: str, prefixes: tuple[str, ...] = (CHAIN_PREFIX,),
+               ) -> dict[str, tuple[dict[str, tuple[str, ...]], tuple[tuple[str, str], ...]]]:
+    """``iptables-save`` output -> {table: (our chains {name: rules}, hooks ((builtin, rule), ...))};
+    ours: the chains whose names start with one of ``prefixes``."""
     tables: dict[str, tuple[dict[str, list[str]], list[tuple[str, str]]]] = {}
     chains: dict[str, list[str]] = {}
     hooks: list[tuple[str, str]] = []
@@ -247,13 +263,13 @@ def parse_save(text: str) -> dict[str, tuple[dict[str, tuple[str, ...]], tuple[t
             name, policy = (line[1:].split() + ["-"])[:2]
             if policy != "-":
                 builtins.add(name)
-            elif name.startswith(CHAIN_PREFIX):
+            elif name.startswith(prefixes):
                 chains[name] = []
         elif line.startswith("-A "):
             _, chain, rule = (line.split(" ", 2) + [""])[:3]
             if chain in chains:
                 chains[chain].append(rule)
-            elif chain in builtins and (target(rule) or "").startswith(CHAIN_PREFIX):
+            elif chain in builtins and (target(rule) or "").startswith(prefixes):
                 hooks.append((chain, rule))
     return {table: ({name: tuple(rules) for name, rules in owned.items()}, tuple(hooked))
             for table, (owned, hooked) in tables.items()}
@@ -269,17 +285,17 @@ def target(rule: str) -> str | None:
     return found
 
 
-def diff(desired: Ruleset, observed: Ruleset) -> Changes:
+def diff(desired: Ruleset, observed: Ruleset, scope: Scope = FIREWALL) -> Changes:
     """What ``apply`` writes to go from ``observed`` to ``desired`` (see the module doc)."""
-    check(desired)
+    check(desired, scope)
     written: list[tuple[str, str, str]] = []
     deleted: list[tuple[str, str, str]] = []
     added: list[tuple[str, str, str, str]] = []
     removed: list[tuple[str, str, str, str]] = []
     restores: list[tuple[str, str]] = []
-    for family in FAMILIES:
+    for family in scope.families:
         text = ""
-        for table in TABLES:
+        for table in scope.tables:
             key = (family, table)
             lines, edits = _table_edits(desired.chains.get(key, {}), observed.chains.get(key, {}),
                                         desired.hooks.get(key, ()), observed.hooks.get(key, ()))
@@ -305,22 +321,22 @@ def diff(desired: Ruleset, observed: Ruleset) -> Changes:
                    ipset_destroy=ipset.destroy_script(gone))
 
 
-def check(desired: Ruleset) -> None:
+def check(desired: Ruleset, scope: Scope = FIREWALL) -> None:
     """Refuse a ruleset the driver could never converge to (it would rewrite it on every apply, or
     never delete it again); ValueError naming the offenders."""
     bad: list[str] = []
     for (family, table), chains in desired.chains.items():
-        if family not in FAMILIES or table not in TABLES:
+        if family not in scope.families or table not in scope.tables:
             bad.append(f"table {family}/{table}")
-        bad += [f"chain {name!r}" for name in chains
-                if not name.startswith(CHAIN_PREFIX) or len(name) > MAX_CHAIN_LEN]
+        bad += [f"chain {name!r}" for name in chains if not scope.owns(name) or len(name) > MAX_CHAIN_LEN]
     for (family, table), hooks in desired.hooks.items():
-        if family not in FAMILIES or table not in TABLES:
+        if family not in scope.families or table not in scope.tables:
             bad.append(f"hooks of table {family}/{table}")
         bad += [f"hook {builtin} {rule!r} (its target is not one of our chains)" for builtin, rule in hooks
-                if not (target(rule) or "").startswith(CHAIN_PREFIX) or builtin.startswith(CHAIN_PREFIX)]
+                if not scope.owns(target(rule) or "") or scope.owns(builtin)]
     bad += [f"set {name!r}" for name, (family, _) in desired.sets.items()
-            if not ipset.ours(name) or len(name) > ipset.MAX_SET_LEN or family not in FAMILIES]
+            if not scope.ipsets or not ipset.ours(name) or len(name) > ipset.MAX_SET_LEN
+            or family not in scope.families]
     if bad:
         raise ValueError("netfilter: not a ruleset Baryon can own: " + "; ".join(bad))
 

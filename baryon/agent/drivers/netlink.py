@@ -9,10 +9,18 @@ thread then ends, so no thread of the agent is ever left in another namespace. `
 the caller's own namespace. A namespace that is gone (its file missing, or no longer a namespace)
 gets ``None`` back instead of a socket.
 
+``in_namespaces(paths, fn)`` is the general form: ``fn()`` called inside each namespace in turn
+(the same one thread), its results returned (``None`` for a namespace that is gone);
+``read_sysctls(names)``, called there, reads ``/proc/sys`` values of the namespace the calling
+thread is in (the kernel resolves net sysctls by the opener's namespace): the L3 agent reads each
+router namespace's forwarding settings this way, with no command.
+
 ``read_links(sock)`` dumps links, addresses and routes (three requests) and returns
 ``ObservedLink``s: name, MAC, MTU, IFF_UP; the addresses of global scope as ``ip/prefixlen``
 (link-local and host addresses are the kernel's own); the next hops of the main table's unicast
-default routes out of the link. Errors raise ``OSError``.
+default routes out of the link. ``read_links_and_routes(sock)`` returns the same links and, from
+the same dumps, every main-table unicast route with a next hop as (destination CIDR, next hop,
+device name), sorted. Errors raise ``OSError``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from baryon.agent.plan.dhcp import ObservedLink
 
@@ -36,7 +45,7 @@ NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU = 1, 3, 4
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_OIF, RTA_GATEWAY, RTA_TABLE = 4, 5, 15
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 IFF_UP = 0x1
 RT_TABLE_MAIN, RTN_UNICAST, RT_SCOPE_UNIVERSE = 254, 1, 0
 NLA_TYPE_MASK = 0x3FFF
@@ -50,18 +59,31 @@ _RTA = struct.Struct("=HH")
 _U32 = struct.Struct("=I")
 _seq = itertools.count(1)
 _libc = ctypes.CDLL(None, use_errno=True)
+T = TypeVar("T")
+Route = tuple[str, str, str]  # (destination CIDR, next hop, device name)
 
 
 def route_sockets(paths: Sequence[str | None]) -> list[socket.socket | None]:
     """A NETLINK_ROUTE socket in each namespace file of ``paths`` (None: the caller's namespace)."""
-    found: list[socket.socket | None] = [None] * len(paths)
+    found = in_namespaces(paths, _route_socket)
+    for index, path in enumerate(paths):
+        if path is None:
+            found[index] = _route_socket()
+    return found
+
+
+def in_namespaces(paths: Sequence[str | None], fn: Callable[[], T]) -> list[T | None]:
+    """``fn()`` run inside each namespace file of ``paths``, in one short-lived thread; None for a
+    namespace that is gone and for the None entries of ``paths`` (the caller handles its own). A
+    failure closes every socket among the results and is re-raised in the caller's thread."""
+    found: list[T | None] = [None] * len(paths)
     failures: list[BaseException] = []
 
     def enter_each() -> None:
         try:
             for index, path in enumerate(paths):
-                if path is not None:
-                    found[index] = _socket_in(path)
+                if path is not None and _enter(path):
+                    found[index] = fn()
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             failures.append(exc)
 
@@ -70,32 +92,48 @@ def route_sockets(paths: Sequence[str | None]) -> list[socket.socket | None]:
         thread.start()
         thread.join()
     if failures:
-        for sock in found:
-            if sock is not None:
-                sock.close()
+        for result in found:
+            for item in result if isinstance(result, tuple) else (result,):
+                if isinstance(item, socket.socket):
+                    item.close()
         raise failures[0]
-    for index, path in enumerate(paths):
-        if path is None:
-            found[index] = _route_socket()
     return found
 
 
-def _route_socket() -> socket.socket:
+def read_sysctls(names: Sequence[str]) -> tuple[str, ...]:
+    """The values of the sysctls ``names`` (``net.ipv4.ip_forward``) in the calling thread's
+    namespace; "" for one that does not exist."""
+    values = []
+    for name in names:
+        try:
+            with open("/proc/sys/" + name.replace(".", "/")) as f:
+                values.append(f.read().strip())
+        except OSError:
+            values.append("")
+    return tuple(values)
+
+
+def route_socket() -> socket.socket:
+    """A NETLINK_ROUTE socket in the calling thread's namespace."""
     return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
 
 
-def _socket_in(path: str) -> socket.socket | None:
+_route_socket = route_socket
+
+
+def _enter(path: str) -> bool:
+    """Move the calling thread into the namespace file ``path``; False if it is gone."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        return None
+        return False
     try:
         if _libc.setns(fd, CLONE_NEWNET) != 0:
             err = ctypes.get_errno()
             if err == 22:  # EINVAL: the file is not (any more) a network namespace
-                return None
+                return False
             raise OSError(err, f"setns {path}: {os.strerror(err)}")
-        return _route_socket()
+        return True
     finally:
         os.close(fd)
 
@@ -136,7 +174,13 @@ def _attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
 
 def read_links(sock: socket.socket) -> tuple[ObservedLink, ...]:
     """Every link of the socket's namespace with its global addresses and default gateways, by name."""
+    return read_links_and_routes(sock)[0]
+
+
+def read_links_and_routes(sock: socket.socket) -> tuple[tuple[ObservedLink, ...], tuple[Route, ...]]:
+    """``read_links`` and the main table's unicast routes with a next hop, from the same dumps."""
     links: dict[int, dict] = {}
+    routes: list[Route] = []
     for kind, data, start, end in _dump(sock, RTM_GETLINK, _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
         if kind != RTM_NEWLINK:
             continue
@@ -159,15 +203,21 @@ def read_links(sock: socket.socket) -> tuple[ObservedLink, ...]:
         if kind != RTM_NEWROUTE:
             continue
         family, dst_len, _src, _tos, table, _proto, _scope, rtype, _flags = _RTMSG.unpack_from(data, start)
-        if dst_len != 0 or rtype != RTN_UNICAST:
+        if rtype != RTN_UNICAST:
             continue
         attrs = _attrs(data, start + _RTMSG.size, end)
         if RTA_TABLE in attrs:
             table = _U32.unpack(attrs[RTA_TABLE])[0]
         oif = _U32.unpack(attrs[RTA_OIF])[0] if RTA_OIF in attrs else None
-        if table == RT_TABLE_MAIN and RTA_GATEWAY in attrs and oif in links:
-            links[oif]["gateways"].append(socket.inet_ntop(family, attrs[RTA_GATEWAY]))
+        if table != RT_TABLE_MAIN or RTA_GATEWAY not in attrs or oif not in links:
+            continue
+        gateway = socket.inet_ntop(family, attrs[RTA_GATEWAY])
+        if dst_len == 0:
+            links[oif]["gateways"].append(gateway)
+        zero = "0.0.0.0" if family == socket.AF_INET else "::"
+        destination = socket.inet_ntop(family, attrs[RTA_DST]) if RTA_DST in attrs else zero
+        routes.append((f"{destination}/{dst_len}", gateway, links[oif]["name"]))
     return tuple(sorted(ObservedLink(name=link["name"], mac=link["mac"], mtu=link["mtu"], up=link["up"],
                                      addresses=tuple(sorted(link["addresses"])),
                                      gateways=tuple(sorted(link["gateways"])))
-                        for link in links.values()))
+                        for link in links.values())), tuple(sorted(routes))

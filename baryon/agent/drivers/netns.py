@@ -26,6 +26,9 @@ Every method is idempotent: ``ensure_*`` converges, ``delete_*`` succeeds when t
   default routes removed and replaced (after "up": a gateway is only reachable over a link that
   is up). A failure leaves the device down or without a route, which the next observation sees.
 - ``delete_link(namespace, name)``.
+- For the L3 agent's router namespaces: ``set_sysctls(namespace, values)`` (one ``sysctl -w``),
+  ``ensure_addresses(op)`` (one ``ip -b``), ``ensure_routes(op)`` (one ``ip -b -force`` deleting,
+  where a route already gone is fine, then one ``ip -b`` replacing).
 
 Errors raise ``NetnsError`` naming the command and its stderr.
 """
@@ -39,10 +42,12 @@ from pathlib import Path
 
 from baryon.agent.drivers import netlink
 from baryon.agent.plan.dhcp import EnsureDevice, ObservedLink
+from baryon.agent.plan.l3 import EnsureAddresses, EnsureRoutes
 
 NETNS_DIR = Path("/run/netns")
 DEFAULT_TIMEOUT = 30.0
 _GONE = ("Cannot find device", "No such file or directory", "does not exist")
+_ROUTE_GONE = ("No such process", "Cannot find device")
 
 
 class NetnsError(RuntimeError):
@@ -131,6 +136,30 @@ class Namespaces:
         lines += [f"route replace default via {gw} dev {op.device}{' onlink' if onlink else ''}"
                   for gw, onlink in op.gateways]
         self._run(["ip", "-n", op.namespace, "-b", "-"], stdin="".join(line + "\n" for line in lines))
+
+    def set_sysctls(self, namespace: str, values: Sequence[tuple[str, str]]) -> None:
+        self._run(["nsenter", f"--net={self.path(namespace)}", "--", "sysctl", "-q", "-w",
+                   *(f"{name}={value}" for name, value in values)])
+
+    def ensure_addresses(self, op: EnsureAddresses) -> None:
+        lines = [f"address del {address} dev {op.device}" for address in op.remove]
+        lines += [f"address add {address} dev {op.device}" for address in op.add]
+        self._run(["ip", "-n", op.namespace, "-b", "-"], stdin="".join(line + "\n" for line in lines))
+
+    def ensure_routes(self, op: EnsureRoutes) -> None:
+        if op.remove:
+            lines = "".join(f"route del {destination} via {nexthop}\n" for destination, nexthop in op.remove)
+            try:
+                self._run(["ip", "-n", op.namespace, "-force", "-b", "-"], stdin=lines)
+            except NetnsError as exc:
+                failed = [line for line in exc.stderr.splitlines()
+                          if line.strip() and not line.startswith("Command failed")]
+                if not all(any(marker in line for marker in _ROUTE_GONE) for line in failed):
+                    raise
+        if op.add:
+            lines = "".join(f"route replace {r.destination} via {r.nexthop}{f' dev {r.device}' if r.device else ''}"
+                            f"{' onlink' if r.onlink else ''}\n" for r in op.add)
+            self._run(["ip", "-n", op.namespace, "-b", "-"], stdin=lines)
 
     # ------------------------------------------------------------ commands
 
