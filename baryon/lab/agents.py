@@ -20,8 +20,9 @@ from baryon.lab.ovs import NodeOvs
 from baryon.lab.state import LabPaths
 from baryon.lab.topology import Node, Topology
 
-AGENT_TYPES = {"ovs": "Open vSwitch agent", "dhcp": "DHCP agent"}
-CONFIG_FILES = {"ovs": ("neutron.conf", "ml2_conf.ini"), "dhcp": ("neutron.conf", "dhcp_agent.ini")}
+AGENT_TYPES = {"ovs": "Open vSwitch agent", "dhcp": "DHCP agent", "l3": "L3 agent"}
+CONFIG_FILES = {"ovs": ("neutron.conf", "ml2_conf.ini"), "dhcp": ("neutron.conf", "dhcp_agent.ini"),
+                "l3": ("neutron.conf", "l3_agent.ini")}
 
 
 def pidfile(paths: LabPaths, node: str, kind: str) -> Path:

@@ -27,7 +27,7 @@ Progress = Callable[[str], None]
 REQUIRED_COMMANDS = ("ip", "nsenter", "unshare", "ethtool", "ovs-vsctl", "ovsdb-server", "ovs-vswitchd",
                      "ovsdb-tool", "mount", "umount")
 # Agent kinds the lab starts on the nodes that run them (the L3 agent comes later).
-AVAILABLE_AGENTS: tuple[str, ...] = ("ovs", "dhcp")
+AVAILABLE_AGENTS: tuple[str, ...] = ("ovs", "dhcp", "l3")
 
 
 def _quiet(_message: str) -> None:
