@@ -704,20 +704,6 @@ class Restart:
     rss_kib: int | None  # the new agent's
 
 
-def boottime_to_monotonic(ticks: int) -> float:
-    """A /proc/PID/stat start time (clock ticks since boot) on the ``time.monotonic`` scale."""
-    offset = time.clock_gettime(time.CLOCK_BOOTTIME) - time.monotonic()
-    return ticks / labkit.CLOCK_HZ - offset
-
-
-def process_start(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return boottime_to_monotonic(int(fields[19]))  # field 22 of stat: starttime
-
-
 def measure_restart(lab: Lab, api: Api, state_dir: Path, client: DhcpClient, client_mac: str,
                     interval: float) -> Restart:
     confs = dhcp_dir(lab)
@@ -750,7 +736,7 @@ def measure_restart(lab: Lab, api: Api, state_dir: Path, client: DhcpClient, cli
         up_s = upping.result()
     if reconciled is None:
         raise BenchError(f"the restarted DHCP agent did not report seq {target} within {RESTART_TIMEOUT:g} s")
-    started = process_start(new_pid) if new_pid else None
+    started = labkit.process_start(new_pid) if new_pid else None
     time.sleep(AFTER_RESTART_S)
     after = dnsmasqs(confs)
     lines = [t for _, t in log.since(up_started_wall)]

@@ -487,6 +487,21 @@ def stop_dnsmasqs(marker: str, timeout: float = 5.0) -> list[int]:
     return pids
 
 
+def boottime_to_monotonic(ticks: int) -> float:
+    """A /proc/PID/stat start time (clock ticks since boot) on the ``time.monotonic`` scale."""
+    offset = time.clock_gettime(time.CLOCK_BOOTTIME) - time.monotonic()
+    return ticks / CLOCK_HZ - offset
+
+
+def process_start(pid: int) -> float | None:
+    """When process ``pid`` started, on the ``time.monotonic`` scale (10 ms resolution); None if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return boottime_to_monotonic(int(fields[19]))  # field 22 of stat: starttime
+
+
 def loadavg() -> str:
     """The machine's 1-minute load average, as /proc/loadavg has it."""
     return Path("/proc/loadavg").read_text().split()[0]
