@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from baryon.agent import firewall
@@ -27,6 +28,7 @@ from baryon.model.ovs import (ObservedBridge, ObservedSwitch, OvsAgentSettings, 
 LOG = logging.getLogger("baryon.agent.ovs")
 DEFAULT_RUNDIR = "/var/run/openvswitch"
 FLOW_CHECK_INTERVAL = 2.0  # seconds; Neutron's polling_interval, at which it checks its canary flow
+RECOUNT_INTERVAL = 30.0  # seconds: every bridge's flows are counted by a run at least this often
 
 
 def switch_settings(settings: AgentSettings) -> OvsAgentSettings:
@@ -55,6 +57,7 @@ class OvsAgent:
         self.applied: dict[str, tuple[str, ...]] = {}
         self.devices = 0
         self.recount = False  # set by the canary check: count every bridge's flows on the next run
+        self.counted_at = time.monotonic()  # when a run last counted every bridge's flows
         self._stopping = threading.Event()
         self._canary: threading.Thread | None = None
 
@@ -113,10 +116,16 @@ class OvsAgent:
 
     def observe(self) -> ObservedSwitch:
         """The switch as it is. Flows are counted (one ovs-ofctl call per bridge, slow while
-        ovs-vswitchd is busy plugging) only when the canary check found some missing, not on
-        every run: each VIF plugged wakes the loop two or three times."""
+        ovs-vswitchd is busy plugging) only when the canary check found some missing, or by the
+        first run RECOUNT_INTERVAL after the last count (so that a flow deleted by hand from
+        br-tun or a physical bridge, which the canary does not watch, comes back within about
+        30 s), not on every run: each VIF plugged wakes the loop two or three times."""
         observed = self.ovsdb.observe()
-        count_flows, self.recount = self.recount, False
+        now = time.monotonic()
+        count_flows = self.recount or now - self.counted_at >= RECOUNT_INTERVAL
+        self.recount = False
+        if count_flows:
+            self.counted_at = now
         bridges = []
         for bridge in observed.bridges:
             count = None

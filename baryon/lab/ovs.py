@@ -62,12 +62,14 @@ class NodeOvs:
         if self.pid("ovsdb-server") is None:
             place.run(["ovsdb-server", str(self.db_file), f"--remote=punix:{self.db_sock}",
                        "--remote=ptcp:6640:127.0.0.1", f"--pidfile={self.pidfile('ovsdb-server')}",
-                       f"--unixctl={self.rundir / 'ovsdb-server.ctl'}", "--detach", "--no-chdir",
+                       "--detach", "--no-chdir",
                        f"--log-file={log / 'ovsdb-server.log'}", "-vconsole:off"])
             self.vsctl("--no-wait", "init")
         if self.pid("ovs-vswitchd") is None:
+            # NOTE: no --unixctl: the default control socket, $OVS_RUNDIR/<daemon>.<pid>.ctl, is where
+            # a bare ovs-appctl looks (through the pidfile), as `lab exec NODE -- ovs-appctl` runs it.
             place.run(["ovs-vswitchd", f"unix:{self.db_sock}", f"--pidfile={self.pidfile('ovs-vswitchd')}",
-                       f"--unixctl={self.rundir / 'ovs-vswitchd.ctl'}", "--detach", "--no-chdir",
+                       "--detach", "--no-chdir",
                        f"--log-file={log / 'ovs-vswitchd.log'}", "-vconsole:off"])
 
     def stop(self) -> None:

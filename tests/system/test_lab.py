@@ -62,6 +62,10 @@ def test_each_node_sees_itself_alone(lab: LabCli) -> None:
     # OVS as the node's own, by default paths inside the node and by the seed's ovsdb_connection.
     assert lab.exec("network", "ovs-vsctl", "list-br").stdout.split() == ["br-ex", "br-phy"]
     assert lab.exec("compute1", "ovs-vsctl", "--db=tcp:127.0.0.1:6640", "list-br").stdout.split() == ["br-phy"]
+    # A bare ovs-appctl reaches the node's own ovs-vswitchd, and ovs-ofctl its bridges.
+    assert "br-phy" in lab.exec("compute1", "ovs-appctl", "dpif/show").stdout
+    assert "br-ex" not in lab.exec("compute1", "ovs-appctl", "dpif/show").stdout
+    assert "NXST_FLOW" in lab.exec("network", "ovs-ofctl", "dump-flows", "br-ex").stdout
     assert "actions=NORMAL" in lab.exec("compute1", "ovs-ofctl", "dump-flows", "br-phy").stdout
     addr = lab.exec("compute2", "ip", "-o", "-4", "address", "show", "dev", "br-phy").stdout
     assert "10.10.10.12/24" in addr
