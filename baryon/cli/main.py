@@ -9,7 +9,7 @@ import socket
 import sys
 
 from baryon import config
-from baryon.cli import agent as agent_cli, lab as lab_cli
+from baryon.cli import agent as agent_cli, debug as debug_cli, demo as demo_cli, lab as lab_cli
 
 LOG = logging.getLogger("baryon")
 
@@ -112,6 +112,8 @@ def parser() -> argparse.ArgumentParser:
     upgrade.set_defaults(func=cmd_db_upgrade)
     agent_cli.add_parser(sub)
     lab_cli.add_parser(sub)
+    demo_cli.add_parser(sub)
+    debug_cli.add_parser(sub)
     return top
 
 
@@ -121,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "lab":
         return lab_cli.run(args)
+    if args.command == "debug":
+        return debug_cli.run(args)
+    if args.command == "demo":
+        return demo_cli.run(args)
     return args.func(args)
 
 

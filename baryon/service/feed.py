@@ -56,3 +56,31 @@ def changes_since(session: Session, seq: int, limit: int = 1000) -> list[dict]:
 
 def last_seq(session: Session) -> int:
     return session.execute(select(ChangeCounter.seq).where(ChangeCounter.id == 1)).scalar_one()
+
+
+# Fields that move on every write and say nothing of their own (left out of ``changed``).
+_VOLATILE = frozenset({"revision_number", "updated_at"})
+
+
+def changes_of(session: Session, resource_id: str, limit: int = 1000) -> list[dict]:
+    """The log's entries for one resource, oldest first: ``seq``, ``resource``, ``action``,
+    ``revision_number``, ``created_at`` (UTC, ISO 8601, whole seconds) and ``changed``: for a
+    create, the whole body; for an update, the fields whose value differs from the previous entry
+    of the resource (``revision_number`` and ``updated_at`` aside); for a delete, nothing."""
+    rows = session.execute(select(Change).where(Change.resource_id == resource_id)
+                           .order_by(Change.seq).limit(limit)).scalars()
+    entries, previous = [], None
+    for row in rows:
+        body = orjson.loads(row.body) if row.body else {}
+        if row.action == "create" or previous is None:
+            changed = body if row.action != "delete" else {}
+        elif row.action == "delete":
+            changed = {}
+        else:
+            changed = {key: value for key, value in body.items()
+                       if key not in _VOLATILE and previous.get(key) != value}
+        previous = body
+        entries.append({"seq": row.seq, "resource": row.resource_type, "action": row.action,
+                        "revision_number": row.revision_number,
+                        "created_at": row.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "changed": changed})
+    return entries

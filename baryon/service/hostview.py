@@ -206,3 +206,10 @@ class HostViews:
     def last_seq(self) -> int:
         with self.env.db.read() as session:
             return feed.last_seq(session)
+
+    def changes(self, ctx: Context, resource_id: str) -> list[dict]:
+        """The change log's entries for one resource (``feed.changes_of``): what ``baryon debug
+        port`` builds a port's timeline from."""
+        self.check(ctx, "get_changes")
+        with self.env.db.read() as session:
+            return feed.changes_of(session, resource_id)

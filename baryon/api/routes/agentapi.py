@@ -14,6 +14,10 @@
   report (``service.portstatus``) -> ``200 {"seq", "updated", "ignored"}``; 404
   ``AgentNotFoundByTypeHost`` when no such agent registered.
 - ``GET /agent/v1/seq`` -> ``200 {"seq": N}``: the change log's current sequence.
+- ``GET /agent/v1/changes?resource_id=ID`` -> ``200 {"changes": [{"seq", "resource", "action",
+  "revision_number", "created_at", "changed"}]}``: the change log's entries for one resource,
+  oldest first (``service.feed.changes_of``; ``created_at`` in whole seconds, UTC); 400 without
+  ``resource_id``. Read by ``baryon debug port`` for a port's timeline.
 
 Errors are Neutron's faults: 400 ``HTTPBadRequest`` for a malformed query or body, 403
 ``PolicyNotAuthorized`` for a non-admin (before anything is read).
@@ -135,8 +139,17 @@ def routes(services: Services, watch: SeqWatch) -> list[Route]:
         ctx = deps.context(request)
         return json({"seq": await run_in_threadpool(views.seq, ctx)})
 
+    async def changes(request: Request) -> Response:
+        ctx = deps.context(request)
+        views.check(ctx, "get_changes")
+        resource_id = request.query_params.get("resource_id")
+        if not resource_id:
+            raise req.bad("Failed to parse request. Required query parameter 'resource_id' not specified")
+        return json({"changes": await run_in_threadpool(views.changes, ctx, resource_id)})
+
     return [
         *(Route(PREFIX + "/hosts/{host}/" + kind, host_view(kind), methods=["GET"]) for kind in sorted(views.kinds)),
         Route(PREFIX + "/hosts/{host}/status", status, methods=["POST"]),
         Route(PREFIX + "/seq", current_seq, methods=["GET"]),
+        Route(PREFIX + "/changes", changes, methods=["GET"]),
     ]
