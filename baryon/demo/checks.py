@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from baryon.demo import probes
+from baryon.lab import probes
 from baryon.demo.build import Built
 from baryon.demo.plan import Deployment
 from baryon.demo.summary import CheckResult, check_line

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.l3 import external_network, post
 from tests.support.lab import BARYON, LabCli
 from tests.support.wait import eventually
 
@@ -30,32 +31,21 @@ def lab(agents_lab: LabCli) -> LabCli:
     return agents_lab
 
 
-def _post(api, path: str, key: str, body: dict) -> dict:  # noqa: ANN001
-    response = api.post(path, json={key: body})
-    assert response.status_code == 201, response.text
-    return response.json()[key]
-
-
 @pytest.fixture(scope="module")
 def cloud(lab: LabCli) -> dict:
     made: dict = {}
     with lab.api() as api:
-        ext = _post(api, "/networks", "network", {"name": "ext", "router:external": True,
-                                                  "provider:network_type": "flat",
-                                                  "provider:physical_network": "physnet1"})
-        _post(api, "/subnets", "subnet", {"network_id": ext["id"], "cidr": "203.0.113.0/24", "ip_version": 4,
-                                          "gateway_ip": "203.0.113.1", "enable_dhcp": False,
-                                          "allocation_pools": [{"start": "203.0.113.100", "end": "203.0.113.199"}]})
-        made["t1"] = _post(api, "/networks", "network", {"name": "t1"})
-        subnet = _post(api, "/subnets", "subnet", {"network_id": made["t1"]["id"], "cidr": "10.41.0.0/24",
+        ext = external_network(api)
+        made["t1"] = post(api, "/networks", "network", {"name": "t1"})
+        subnet = post(api, "/subnets", "subnet", {"network_id": made["t1"]["id"], "cidr": "10.41.0.0/24",
                                                    "ip_version": 4, "name": "t1"})
-        made["r1"] = _post(api, "/routers", "router", {"name": "r1", "external_gateway_info": {"network_id": ext["id"]}})
+        made["r1"] = post(api, "/routers", "router", {"name": "r1", "external_gateway_info": {"network_id": ext["id"]}})
         response = api.put(f"/routers/{made['r1']['id']}/add_router_interface", json={"subnet_id": subnet["id"]})
         assert response.status_code == 200, response.text
     lab.run("vm", "create", "v1", "--node", "compute1", "--network", "t1")
     with lab.api() as api:
         made["port"] = api.get("/ports", params={"device_id": lab.vms()["v1"]["id"]}).json()["ports"][0]
-        made["fip"] = _post(api, "/floatingips", "floatingip", {"floating_network_id": ext["id"],
+        made["fip"] = post(api, "/floatingips", "floatingip", {"floating_network_id": ext["id"],
                                                                 "port_id": made["port"]["id"]})
         made["gateway"] = api.get("/ports", params={"device_owner": "network:router_gateway"}).json()["ports"][0]
     eventually(lambda: _fip_status(lab, made["fip"]["id"]) == "ACTIVE", 20, "the floating IP ACTIVE")

@@ -15,50 +15,30 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import uuid
 
 import pytest
 
+from tests.support.l3 import EXTERNAL_HOST, external_network, post, tcp_peer
 from tests.support.lab import BARYON, LabCli
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.lab
-
-EXTERNAL_HOST = "203.0.113.1"
-LISTEN = ("import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-          "s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(1); s.settimeout(6); c, a = s.accept(); "
-          "c.settimeout(3); print(a[0], c.recv(100).decode(), flush=True)")
-CONNECT = ("import socket,sys; c=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2); "
-           "c.sendall(sys.argv[3].encode()); c.close()")
-
-
-def _post(api, path: str, key: str, body: dict) -> dict:  # noqa: ANN001
-    response = api.post(path, json={key: body})
-    assert response.status_code == 201, response.text
-    return response.json()[key]
-
 
 @pytest.fixture(scope="module")
 def cloud(agents_lab: LabCli) -> dict:
     lab = agents_lab
     made: dict = {}
     with lab.api() as api:
-        ext = _post(api, "/networks", "network", {"name": "ext", "router:external": True,
-                                                  "provider:network_type": "flat",
-                                                  "provider:physical_network": "physnet1"})
-        _post(api, "/subnets", "subnet", {"network_id": ext["id"], "cidr": "203.0.113.0/24", "ip_version": 4,
-                                          "gateway_ip": EXTERNAL_HOST, "enable_dhcp": False,
-                                          "allocation_pools": [{"start": "203.0.113.100", "end": "203.0.113.199"}]})
-        tenant = _post(api, "/networks", "network", {"name": "tenant"})
-        subnet = _post(api, "/subnets", "subnet", {"network_id": tenant["id"], "cidr": "10.40.0.0/24",
+        ext = external_network(api)
+        tenant = post(api, "/networks", "network", {"name": "tenant"})
+        subnet = post(api, "/subnets", "subnet", {"network_id": tenant["id"], "cidr": "10.40.0.0/24",
                                                    "ip_version": 4, "name": "tenant-v4"})
-        router = _post(api, "/routers", "router", {"name": "r1", "external_gateway_info": {"network_id": ext["id"]}})
+        router = post(api, "/routers", "router", {"name": "r1", "external_gateway_info": {"network_id": ext["id"]}})
         response = api.put(f"/routers/{router['id']}/add_router_interface", json={"subnet_id": subnet["id"]})
         assert response.status_code == 200, response.text
-        group = _post(api, "/security-groups", "security_group", {"name": "web"})
+        group = post(api, "/security-groups", "security_group", {"name": "web"})
         for protocol, port in (("icmp", None), ("tcp", 22)):
-            made[f"rule-{protocol}"] = _post(api, "/security-group-rules", "security_group_rule", {
+            made[f"rule-{protocol}"] = post(api, "/security-group-rules", "security_group_rule", {
                 "security_group_id": group["id"], "direction": "ingress", "protocol": protocol,
                 "port_range_min": port, "port_range_max": port, "remote_ip_prefix": "0.0.0.0/0"})
         made |= {"ext": ext, "tenant": tenant, "router": router, "group": group}
@@ -67,7 +47,7 @@ def cloud(agents_lab: LabCli) -> dict:
     vms = lab.vms()
     made |= {name: vms[name] for name in ("vm1", "vm2")}
     with lab.api() as api:
-        made["fip"] = _post(api, "/floatingips", "floatingip", {"floating_network_id": ext["id"],
+        made["fip"] = post(api, "/floatingips", "floatingip", {"floating_network_id": ext["id"],
                                                                 "port_id": vms["vm1"]["port_id"]})
 
         def ready() -> bool:
@@ -98,29 +78,6 @@ def trace(lab: LabCli, *args: str) -> tuple[int, dict]:
 
 def hop_with(result: dict, place: str, node: str | None = None) -> list[dict]:
     return [h for h in result["hops"] if place in h["place"] and (node is None or h["node"] == node)]
-
-
-def tcp_arrives(lab: LabCli, client: str, server: str, target: str, port: int) -> str | None:
-    """Connect from VM ``client`` to ``target``:``port`` where VM ``server`` listens: the source the
-    server saw, None when nothing arrived."""
-    token = uuid.uuid4().hex[:8]
-    where = [*BARYON, "lab", "--state-dir", str(lab.state_dir), "vm", "exec"]
-    listener = subprocess.Popen([*where, server, "--", sys.executable, "-c", LISTEN, str(port)],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        eventually(lambda: f":{port} " in lab.vm_exec(server, "ss", "-ltn").stdout, 5, f"{server} listening")
-        subprocess.run([*where, client, "--", sys.executable, "-c", CONNECT, target, str(port), token],
-                       capture_output=True, text=True, timeout=20, check=False)
-        try:
-            out, _ = listener.communicate(timeout=8)
-        except subprocess.TimeoutExpired:
-            return None
-    finally:
-        if listener.poll() is None:
-            listener.kill()
-            listener.wait()
-    words = out.split()
-    return words[0] if len(words) == 2 and words[1] == token else None
 
 
 def test_an_allowed_path_across_two_nodes(agents_lab: LabCli, cloud: dict) -> None:
@@ -155,8 +112,8 @@ def test_a_path_dropped_by_a_security_group(agents_lab: LabCli, cloud: dict) -> 
                             "--dport", "22")
     assert status == 0 and hop_with(allowed, "netfilter", "compute2")[0]["objects"]["rule"] == cloud["rule-tcp"]["id"]
     # Reality agrees: 22 arrives, 8080 does not.
-    assert tcp_arrives(agents_lab, "vm1", "vm2", address(cloud, "vm2"), 22) == address(cloud, "vm1")
-    assert tcp_arrives(agents_lab, "vm1", "vm2", address(cloud, "vm2"), 8080) is None
+    assert tcp_peer(agents_lab, "vm:vm1", "vm:vm2", address(cloud, "vm2"), 22) == address(cloud, "vm1")
+    assert tcp_peer(agents_lab, "vm:vm1", "vm:vm2", address(cloud, "vm2"), 8080) is None
 
 
 def test_a_path_through_snat(agents_lab: LabCli, cloud: dict) -> None:

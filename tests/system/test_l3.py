@@ -17,41 +17,19 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
 
 import pytest
 
+from tests.support.l3 import EXTERNAL_HOST, external_network, post, put, tcp_peer
 from tests.support.lab import BARYON, LabCli
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.lab
 
-EXTERNAL_HOST = "203.0.113.1"
-# A TCP server that prints the peer's address and what it sent, then exits.
-PEER_SERVER = ("import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-               "s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(1); s.settimeout(8); c, a = s.accept(); "
-               "c.settimeout(4); print(a[0], c.recv(100).decode(), flush=True)")
-CLIENT = ("import socket,sys; c=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3); "
-          "c.sendall(sys.argv[3].encode()); c.close()")
-
-
 @pytest.fixture(scope="module")
 def lab(agents_lab: LabCli) -> LabCli:
     return agents_lab
-
-
-def _post(api, path: str, key: str, body: dict) -> dict:  # noqa: ANN001
-    response = api.post(path, json={key: body})
-    assert response.status_code == 201, response.text
-    return response.json()[key]
-
-
-def _put(api, path: str, key: str, body: dict) -> dict:  # noqa: ANN001
-    response = api.put(path, json={key: body})
-    assert response.status_code == 200, response.text
-    return response.json()[key]
 
 
 @pytest.fixture(scope="module")
@@ -59,21 +37,16 @@ def cloud(lab: LabCli) -> dict:
     """The module's networks, routers and VMs (see the module docstring)."""
     made: dict = {}
     with lab.api() as api:
-        ext = _post(api, "/networks", "network", {"name": "ext", "router:external": True,
-                                                  "provider:network_type": "flat",
-                                                  "provider:physical_network": "physnet1"})
-        _post(api, "/subnets", "subnet", {"network_id": ext["id"], "cidr": "203.0.113.0/24", "ip_version": 4,
-                                          "gateway_ip": EXTERNAL_HOST, "enable_dhcp": False,
-                                          "allocation_pools": [{"start": "203.0.113.100", "end": "203.0.113.199"}]})
+        ext = external_network(api)
         made["ext"] = ext
         for name, cidr, dhcp in (("t1", "10.11.0.0/24", True), ("t2", "10.12.0.0/24", False),
                                  ("t3", "10.13.0.0/24", False)):
-            network = _post(api, "/networks", "network", {"name": name})
+            network = post(api, "/networks", "network", {"name": name})
             made[name] = network
-            made[name + "-subnet"] = _post(api, "/subnets", "subnet", {
+            made[name + "-subnet"] = post(api, "/subnets", "subnet", {
                 "network_id": network["id"], "cidr": cidr, "ip_version": 4, "enable_dhcp": dhcp, "name": name})
         for router_name, nets in (("r1", ("t1", "t2")), ("r2", ("t3",))):
-            made[router_name] = _post(api, "/routers", "router", {"name": router_name,
+            made[router_name] = post(api, "/routers", "router", {"name": router_name,
                                                                   "external_gateway_info": {"network_id": ext["id"]}})
             for net in nets:
                 response = api.put(f"/routers/{made[router_name]['id']}/add_router_interface",
@@ -81,7 +54,7 @@ def cloud(lab: LabCli) -> dict:
                 assert response.status_code == 200, response.text
         group = api.get("/security-groups", params={"name": "default"}).json()["security_groups"][0]
         for protocol in ("icmp", "tcp"):
-            _post(api, "/security-group-rules", "security_group_rule", {
+            post(api, "/security-group-rules", "security_group_rule", {
                 "security_group_id": group["id"], "direction": "ingress", "protocol": protocol,
                 "remote_ip_prefix": "0.0.0.0/0"})
     for name, node, net in (("v1", "compute1", "t1"), ("v2", "compute2", "t1"), ("v3", "compute2", "t2"),
@@ -111,37 +84,6 @@ def vm_ping(lab: LabCli, vm: str, target: str, count: int = 1) -> bool:
 
 def external_ping(lab: LabCli, target: str) -> bool:
     return lab.exec("external", "ping", "-c", "1", "-W", "1", target, check=False).returncode == 0
-
-
-def _where(lab: LabCli, place: str) -> list[str]:
-    """The argv prefix running a command in a VM (``vm:NAME``) or on a node (``NAME``)."""
-    base = [*BARYON, "lab", "--state-dir", str(lab.state_dir)]
-    if place.startswith("vm:"):
-        return [*base, "vm", "exec", place[3:], "--"]
-    return [*base, "exec", place, "--"]
-
-
-def tcp_peer(lab: LabCli, client: str, server: str, target: str, port: int) -> str | None:
-    """Connect from ``client`` to ``target``:``port`` where ``server`` listens: the source address the
-    server saw (None when nothing arrived)."""
-    token = uuid.uuid4().hex[:10]
-    listener = subprocess.Popen([*_where(lab, server), sys.executable, "-c", PEER_SERVER, str(port)],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        eventually(lambda: f":{port} " in subprocess.run([*_where(lab, server), "ss", "-ltn"], capture_output=True,
-                                                          text=True).stdout, 5, f"{server} listening on {port}")
-        subprocess.run([*_where(lab, client), sys.executable, "-c", CLIENT, target, str(port), token],
-                       capture_output=True, text=True, timeout=20)
-        try:
-            out, _ = listener.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            return None
-    finally:
-        if listener.poll() is None:
-            listener.kill()
-            listener.wait()
-    words = out.split()
-    return words[0] if len(words) == 2 and words[1] == token else None
 
 
 def fip_status(lab: LabCli, fip_id: str) -> str:
@@ -188,7 +130,7 @@ def test_a_vm_reaches_the_external_host_through_snat(lab: LabCli, cloud: dict) -
 def test_without_snat_the_external_host_is_not_reached(lab: LabCli, cloud: dict) -> None:
     r2 = cloud["r2"]["id"]
     with lab.api() as api:
-        _put(api, f"/routers/{r2}", "router", {"external_gateway_info": {
+        put(api, f"/routers/{r2}", "router", {"external_gateway_info": {
             "network_id": cloud["ext"]["id"], "enable_snat": False}})
     namespace = f"qrouter-{r2}"
     eventually(lambda: "SNAT" not in lab.exec("network", "ip", "netns", "exec", namespace, "iptables-save", "-t",
@@ -196,7 +138,7 @@ def test_without_snat_the_external_host_is_not_reached(lab: LabCli, cloud: dict)
     # The external host sees the VM's own address, has no route back to it: no reply.
     assert not vm_ping(lab, "v4", EXTERNAL_HOST, count=2)
     with lab.api() as api:
-        _put(api, f"/routers/{r2}", "router", {"external_gateway_info": {
+        put(api, f"/routers/{r2}", "router", {"external_gateway_info": {
             "network_id": cloud["ext"]["id"], "enable_snat": True}})
     assert eventually(lambda: vm_ping(lab, "v4", EXTERNAL_HOST), 10, "v4 -> external host with SNAT again")
 
@@ -207,7 +149,7 @@ def test_without_snat_the_external_host_is_not_reached(lab: LabCli, cloud: dict)
 def test_a_floating_ip_reaches_the_vm_and_its_traffic_leaves_with_it(lab: LabCli, cloud: dict) -> None:
     v1_port = lab.vms()["v1"]["port_id"]
     with lab.api() as api:
-        fip = _post(api, "/floatingips", "floatingip", {"floating_network_id": cloud["ext"]["id"], "port_id": v1_port})
+        fip = post(api, "/floatingips", "floatingip", {"floating_network_id": cloud["ext"]["id"], "port_id": v1_port})
     cloud["fip"] = fip
     assert fip["router_id"] == cloud["r1"]["id"] and fip["fixed_ip_address"] == address(lab, "v1")
     eventually(lambda: fip_status(lab, fip["id"]) == "ACTIVE", 10, "floating IP ACTIVE")
@@ -223,18 +165,18 @@ def test_disassociating_cuts_the_floating_ip_and_reassociating_moves_it(lab: Lab
     fip = cloud["fip"]
     floating = fip["floating_ip_address"]
     with lab.api() as api:
-        assert _put(api, f"/floatingips/{fip['id']}", "floatingip", {"port_id": None})["status"] == "DOWN"
+        assert put(api, f"/floatingips/{fip['id']}", "floatingip", {"port_id": None})["status"] == "DOWN"
     eventually(lambda: not external_ping(lab, floating), 10, "floating IP unreachable once disassociated")
     # v1 still goes out, through the router's SNAT again.
     assert tcp_peer(lab, "vm:v1", "external", EXTERNAL_HOST, 7005) == gateway_address(lab, cloud["r1"]["id"])
     with lab.api() as api:
-        _put(api, f"/floatingips/{fip['id']}", "floatingip", {"port_id": lab.vms()["v2"]["port_id"]})
+        put(api, f"/floatingips/{fip['id']}", "floatingip", {"port_id": lab.vms()["v2"]["port_id"]})
     eventually(lambda: fip_status(lab, fip["id"]) == "ACTIVE", 10, "floating IP ACTIVE on v2")
     assert eventually(lambda: external_ping(lab, floating), 10, "external host -> floating IP on v2")
     assert tcp_peer(lab, "external", "vm:v2", floating, 7006) == EXTERNAL_HOST
     # Moved straight from one port to another: DOWN until the agent has rewired it, then ACTIVE.
     with lab.api() as api:
-        moved = _put(api, f"/floatingips/{fip['id']}", "floatingip", {"port_id": lab.vms()["v1"]["port_id"]})
+        moved = put(api, f"/floatingips/{fip['id']}", "floatingip", {"port_id": lab.vms()["v1"]["port_id"]})
     assert moved["status"] == "DOWN" and moved["fixed_ip_address"] == address(lab, "v1")
     eventually(lambda: fip_status(lab, fip["id"]) == "ACTIVE", 10, "floating IP ACTIVE on v1 again")
     assert tcp_peer(lab, "external", "vm:v1", floating, 7009) == EXTERNAL_HOST
@@ -259,7 +201,7 @@ def test_networks_on_one_router_reach_each_other_without_nat_and_not_across_rout
 def test_killing_and_restarting_the_l3_agent_loses_no_packet(lab: LabCli, cloud: dict) -> None:
     namespace = f"qrouter-{cloud['r1']['id']}"
     before = lab.exec("network", "stat", "-L", "-c", "%i", f"/run/netns/{namespace}").stdout.strip()
-    pinger = subprocess.Popen([*_where(lab, "vm:v1"), "ping", "-i", "0.05", "-w", "12", "-W", "1", EXTERNAL_HOST],
+    pinger = subprocess.Popen([*BARYON, "lab", "--state-dir", str(lab.state_dir), "vm", "exec", "v1", "--", "ping", "-i", "0.05", "-w", "12", "-W", "1", EXTERNAL_HOST],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         time.sleep(1.5)
