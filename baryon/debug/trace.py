@@ -328,6 +328,7 @@ class Tracer:
         outputs = self.classify(node, result)
         tags = self.port_tags(node)
         vlan = self.local_vlan(node, network_id)
+        traversed = set()
         for section in result.main_sections():
             if section.bridge not in ("br-int", "br-tun") and section.bridge not in self.mapping_bridges(node):
                 continue
@@ -355,19 +356,32 @@ class Tracer:
                         hop.objects |= {"vni": outputs["tunnels"][0][1],
                                         "remote_node": ", ".join(t[0] for t in outputs["tunnels"])}
             else:
-                physnet = self.mapping_bridges(node)[section.bridge]
-                out = ", ".join(outputs["physnets"]) or "nothing"
-                hop.summary = f"from int-{section.bridge}, local VLAN {vlan} -> {physnet} by {out}"
-                hop.objects |= {"physnet": physnet, "segment": self.segment(network_id)}
+                self.physnet_hop(node, section.bridge, vlan, network_id, outputs, hop)
+            traversed.add(section.bridge)
             self.path.add(hop)
+        # NOTE: a flooded packet (next hop's MAC not learned) crosses the patch port inside br-int's
+        # flood, not as a section of its own: the datapath outputs still say it left by the bridge.
+        for bridge in outputs["physnet_bridges"]:
+            if bridge not in traversed:
+                hop = Hop(node, bridge, "", details=["(crossed inside br-int's flood)"])
+                hop.objects["network"] = self.net_label(network_id)
+                self.path.add(self.physnet_hop(node, bridge, vlan, network_id, outputs, hop))
         return result
+
+    def physnet_hop(self, node: str, bridge: str, vlan: int | None, network_id: str, outputs: dict, hop: Hop) -> Hop:
+        """``hop`` on the physical bridge ``bridge``: the physnet it leaves by, and its ports."""
+        physnet = self.mapping_bridges(node)[bridge]
+        out = ", ".join(outputs["physnets"]) or "nothing"
+        hop.summary = f"from int-{bridge}, local VLAN {vlan} -> {physnet} by {out}"
+        hop.objects |= {"physnet": physnet, "segment": self.segment(network_id)}
+        return hop
 
     def classify(self, node: str, result: ofproto.OfTrace) -> dict:
         """The trace's datapath outputs, named: ports of br-int, tunnels (remote node, VNI), physnets."""
         dpif = ofproto.by_datapath_port(self.dpif(node))
         mappings = self.mapping_bridges(node)
         vxlan_by_remote = {p.options.get("remote_ip"): p for p in self.dpif(node) if p.type == "vxlan"}
-        found: dict = {"ports": [], "tunnels": [], "tunnel_ports": [], "physnets": []}
+        found: dict = {"ports": [], "tunnels": [], "tunnel_ports": [], "physnets": [], "physnet_bridges": []}
         for out in result.outputs:
             if out.kind == "tunnel":
                 remote = self.node_of_ip(out.remote_ip) or out.remote_ip
@@ -382,6 +396,8 @@ class Tracer:
                 found["ports"].append(port.name)
             elif port.bridge in mappings:
                 found["physnets"].append(f"{port.name} ({mappings[port.bridge]})")
+                if port.bridge not in found["physnet_bridges"]:
+                    found["physnet_bridges"].append(port.bridge)
         return found
 
     def mapping_bridges(self, node: str) -> dict[str, str]:

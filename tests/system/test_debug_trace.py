@@ -116,11 +116,20 @@ def test_a_path_dropped_by_a_security_group(agents_lab: LabCli, cloud: dict) -> 
     assert tcp_peer(agents_lab, "vm:vm1", "vm:vm2", address(cloud, "vm2"), 8080) is None
 
 
-def test_a_path_through_snat(agents_lab: LabCli, cloud: dict) -> None:
+@pytest.mark.parametrize("learned", [False, True], ids=["next-hop-unknown", "next-hop-learned"])
+def test_a_path_through_snat(agents_lab: LabCli, cloud: dict, learned: bool) -> None:
+    """Whether the router knows the external gateway's MAC (then br-int forwards to it) or not
+    (then the packet is traced as the ARP broadcast it would first be: br-int floods it, and it
+    crosses br-ex inside that flood), the path leaves by br-ex to physnet1."""
+    namespace = f"qrouter-{cloud['router']['id']}"
+    if learned:
+        assert ping(agents_lab, "vm2", EXTERNAL_HOST)
+    else:
+        agents_lab.exec("network", "ip", "netns", "exec", namespace, "ip", "neigh", "flush", "all")
     status, result = trace(agents_lab, "--from", "vm2", "--to", EXTERNAL_HOST)
     assert status == 0
     gateway = cloud["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
-    (router,) = hop_with(result, f"qrouter-{cloud['router']['id']}", "network")
+    (router,) = hop_with(result, namespace, "network")
     assert f"SNAT {address(cloud, 'vm2')} -> {gateway} (the router's gateway address)" in router["summary"]
     assert "dev qg-" in router["summary"]
     assert hop_with(result, "br-ex", "network")[0]["objects"]["physnet"] == "physnet1"
