@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from baryon.agent import metrics
 from baryon.agent.drivers.dnsmasq import Dnsmasq, DnsmasqError, untraversable
 from baryon.agent.drivers.jsonrpc import OvsdbError
 from baryon.agent.drivers.netns import Namespaces, NetnsError
@@ -135,6 +136,8 @@ class DhcpAgent:
                          (time.monotonic() - started) * 1000)
         finally:
             self.expected = {n.network_id: n.pidfile for n in result.networks}
+            metrics.DHCP_NETWORKS.set(self.counts["networks"])
+            metrics.DHCP_DNSMASQ.set(len(self.expected))
         return Outcome(port_status={})
 
     # ------------------------------------------------------------ observe, apply

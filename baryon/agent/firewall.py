@@ -45,6 +45,7 @@ class NoopFirewall:
 
     name = "noop"
     hybrid_plug = False
+    rule_count = 0
 
     def start(self) -> None:
         pass
@@ -101,6 +102,14 @@ class HybridFirewall:
         if deletes:
             self._deletes.put(deletes)  # as Neutron: off the loop, so other changes do not wait
         self.previous = view
+
+    @property
+    def rule_count(self) -> int:
+        """The rules of the chains it last applied, and its hooks into the built-in chains."""
+        if self.applied is None:
+            return 0
+        return (sum(len(rules) for chains in self.applied.chains.values() for rules in chains.values())
+                + sum(len(hooks) for hooks in self.applied.hooks.values()))
 
     def _changed(self, view: HostView) -> bool:
         return self.previous is not None and (self.previous.etag != view.etag or not view.etag)

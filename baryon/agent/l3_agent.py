@@ -39,6 +39,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from baryon.agent import metrics
 from baryon.agent.drivers import netlink
 from baryon.agent.drivers.dnsmasq import Dnsmasq, DnsmasqError
 from baryon.agent.drivers.jsonrpc import OvsdbError
@@ -148,7 +149,15 @@ class L3Agent:
             LOG.info("seq %d: %s in %.0f ms%s", view.seq, ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())),
                      (time.monotonic() - started) * 1000, f"; {len(failed)} router(s) failed" if failed else "")
         self._schedule_retry(bool(failed))
+        self._measure(view)
         return self.outcome(view, result, failed)
+
+    def _measure(self, view: L3View) -> None:
+        """The gauges of ``agent.metrics``: the view's routers, their namespaces as they now are."""
+        metrics.L3_ROUTERS.set(self.counts["routers"])
+        metrics.L3_FLOATING_IPS.set(self.counts["floating_ips"])
+        present = self.namespaces.existing(NS_PREFIX)
+        metrics.L3_NAMESPACES.set(sum(1 for r in view.routers if namespace_name(r.id) in present))
 
     def outcome(self, view: L3View, result: L3Plan, failed: dict[str, tuple[Op, str]]) -> Outcome:
         routers, floatingips = statuses(view, result, failed)

@@ -6,6 +6,10 @@ atomic flow bundle per bridge whose flows differ), remember the flows now instal
 start-up (so an agent restart rebuilds its plan and changes only what differs: no flow of an
 unchanged port is removed or re-added), on every new view, on every OVSDB change of the switch
 (a VIF plugged or unplugged) and periodically.
+
+Metrics (``agent.metrics``): after each run, the ports wired, the flows installed per bridge and
+the firewall's rules; the port-to-wire latency of each port wired for the first time, from the
+moment its first view arrived (``parse_view``, in the watcher thread) to the end of the run.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from baryon.agent import firewall
+from baryon.agent import firewall, metrics
 from baryon.agent.drivers.openflow import OpenFlow
 from baryon.agent.drivers.ovsdb import Ovsdb
 from baryon.agent.plan.ovs import plan
@@ -60,9 +64,13 @@ class OvsAgent:
         self.counted_at = time.monotonic()  # when a run last counted every bridge's flows
         self._stopping = threading.Event()
         self._canary: threading.Thread | None = None
+        self.wire_clock = metrics.WireClock()
 
     def parse_view(self, data: dict) -> HostView:
-        return HostView.from_json(data)
+        view = HostView.from_json(data)
+        # NOTE: the watcher parses each new view as it arrives: the moment a port first appears.
+        self.wire_clock.saw((port.id for port in view.ports), time.monotonic())
+        return view
 
     def start(self, wake: Callable[[], None]) -> None:
         self.firewall.start()
@@ -152,4 +160,13 @@ class OvsAgent:
         if ovsdb_ops or changed:
             LOG.info("seq %d: %d OVSDB op(s), flows %s", view.seq, len(ovsdb_ops), ", ".join(changed) or "unchanged")
         self.devices = sum(1 for status in result.port_status.values() if status == "ACTIVE")
+        self._measure(result.port_status)
         return Outcome(port_status=dict(result.port_status))
+
+    def _measure(self, port_status: dict[str, str]) -> None:
+        for latency in self.wire_clock.wired(port_status, time.monotonic()):
+            metrics.PORT_WIRE_SECONDS.observe(latency)
+        metrics.OVS_PORTS.set(self.devices)
+        for bridge, flows in self.applied.items():
+            metrics.OVS_FLOWS.labels(bridge).set(len(flows))
+        metrics.OVS_FIREWALL_RULES.set(self.firewall.rule_count)

@@ -13,6 +13,9 @@ Three threads, one direction of data:
   second code path. After a successful run it reports port status changes and the change-log
   sequence it has realised.
 
+Metrics (``agent.metrics``, label ``kind``): each run's duration and outcome, heartbeats sent,
+views received, the realised sequence reported.
+
 An agent kind implements ``Reconciler``. ``stop()`` (SIGTERM) ends the loop within a second.
 """
 
@@ -25,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from baryon.agent import metrics
 from baryon.agent.client import ServerClient, ServerError
 
 LOG = logging.getLogger("baryon.agent")
@@ -146,6 +150,7 @@ class AgentRuntime:
                      "configurations": self.reconciler.configurations()}
             try:
                 self.client.report_state(state)
+                metrics.HEARTBEATS_SENT.labels(self.reconciler.view_kind).inc()
                 start_flag = False
                 wait = self.report_interval
             except ServerError as exc:
@@ -167,6 +172,8 @@ class AgentRuntime:
                 continue
             failures = 0
             etag = watched.etag
+            if watched.view is not None:
+                metrics.VIEW_UPDATES.labels(self.reconciler.view_kind).inc()
             self.shared.publish(watched.view, watched.seq)
 
     def _loop(self) -> None:
@@ -179,15 +186,20 @@ class AgentRuntime:
             view, seq = self.shared.take()
             if view is None:
                 continue  # nothing known yet: the watcher rings when the first view arrives
+            kind = self.reconciler.view_kind
+            started = time.monotonic()
             try:
-                started = time.monotonic()
                 outcome = self.reconciler.reconcile(view)
                 LOG.debug("reconciled seq %d in %.1f ms", seq, (time.monotonic() - started) * 1000)
                 failures = 0
             except Exception:  # noqa: BLE001 - any failure of a run is retried by the loop, with backoff
                 failures += 1
                 LOG.exception("reconcile failed (attempt %d); retrying", failures)
+                metrics.RECONCILE_SECONDS.labels(kind).observe(time.monotonic() - started)
+                metrics.RECONCILE_RUNS.labels(kind, "failed").inc()
                 continue
+            metrics.RECONCILE_SECONDS.labels(kind).observe(time.monotonic() - started)
+            metrics.RECONCILE_RUNS.labels(kind, "ok").inc()
             self._report(outcome, seq)
 
     def _timeout(self, failures: int) -> float:
@@ -226,3 +238,4 @@ class AgentRuntime:
                                        if key in statuses}
                                 for kind, statuses in current.items()}
         self.reported.seq, self.reported.at = max(self.reported.seq, seq), now
+        metrics.REPORTED_SEQ.labels(self.reconciler.view_kind).set(self.reported.seq)

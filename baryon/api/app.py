@@ -16,11 +16,13 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 
 from baryon import config
-from baryon.api import faults
+from baryon.api import faults, metrics
 from baryon.api.routes import agentapi, agents as agent_routes, meta, quotas as quota_routes, resources
 from baryon.api.routes import routers as router_routes
+from baryon.api.routes import topology as topology_routes
 from baryon.api.schemas import agent, floatingip, network, port, router, security_group, subnet
 from baryon.api.watch import SeqWatch, stop_waits_on_exit_signals
 from baryon.db.engine import Database
@@ -28,6 +30,7 @@ from baryon.service import agents as agents_service
 from baryon.service import networks as networks_service, ports as ports_service, subnets as subnets_service
 from baryon.service import securitygroups as sg_service
 from baryon.service import floatingips as floatingips_service, routers as routers_service
+from baryon.service.metrics import StateCollector
 from baryon.service.services import Services
 
 COLLECTIONS = [
@@ -58,6 +61,8 @@ def create_app(settings: config.Settings, db: Database | None = None) -> Starlet
     routes += quota_routes.routes(services)
     routes += router_routes.routes(services)
     routes += agentapi.routes(services, SeqWatch(services.env.bell, services.hostviews.last_seq))
+    routes += metrics.routes(StateCollector(services.env))  # GET /metrics, unauthenticated (api.metrics)
+    routes += topology_routes.routes(services, SeqWatch(services.env.bell, services.hostviews.last_seq), COLLECTIONS)
     routes += resources.routes(services, COLLECTIONS, settings.DEFAULT.pagination_max_limit, port_security)
     handlers = {**faults.HANDLERS, HTTPException: faults.http_error, Exception: faults.unexpected}
     @contextlib.asynccontextmanager
@@ -67,7 +72,8 @@ def create_app(settings: config.Settings, db: Database | None = None) -> Starlet
         undo()
         db.dispose()
 
-    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)  # type: ignore[arg-type]
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,  # type: ignore[arg-type]
+                    middleware=[Middleware(metrics.RequestMetrics)])
     app.state.services = services
     return app
 

@@ -1,7 +1,8 @@
 """Errors -> Neutron's fault body ``{"NeutronError": {"type", "message", "detail"}}``, mapped once.
 
 Domain errors carry their status; database conflicts that outlived every retry are a 409;
-anything unexpected is a 500 whose details go to the log, not to the client.
+anything unexpected is a 500 whose details go to the log, not to the client. Each fault counts
+in ``baryon_api_errors_total{type, status}`` (``api.metrics``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from baryon.api.metrics import ERRORS
 from baryon.db.engine import DuplicateAfterRetries
 from baryon.service import errors
 
@@ -19,6 +21,7 @@ LOG = logging.getLogger(__name__)
 
 
 def fault(status: int, type_: str, message: str, detail: str = "") -> Response:
+    ERRORS.labels(type_, str(status)).inc()  # every error response is made here
     body = {"NeutronError": {"type": type_, "message": message, "detail": detail}}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 

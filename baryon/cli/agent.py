@@ -15,6 +15,7 @@ KINDS = ("ovs", "dhcp", "l3")
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
+    from baryon.agent import metrics
     from baryon.agent.client import ServerClient
     from baryon.agent.runtime import AgentRuntime
 
@@ -57,6 +58,12 @@ def cmd_agent(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     LOG.info("%s agent on host %s, server %s", args.kind, settings.host, settings.baryon.server_url)
+    try:
+        metrics.serve(settings.baryon.metrics_host, settings.baryon.metrics_port(args.kind))
+    except OSError as exc:
+        print(f"baryon agent {args.kind}: cannot serve metrics on {settings.baryon.metrics_host}:"
+              f"{settings.baryon.metrics_port(args.kind)}: {exc.strerror}", file=sys.stderr)
+        return 2
     runtime.run()
     LOG.info("stopped")
     return 0

@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass, field
 
 from baryon.config.loader import ConfigError, parse_sections
-from baryon.config.options import opt, parse_bool, parse_int, parse_list, parse_str
+from baryon.config.options import opt, parse_bool, parse_int, parse_list, parse_port, parse_str
 
 
 def parse_mappings(raw: str) -> tuple[tuple[str, str], ...]:
@@ -126,6 +126,16 @@ class BaryonSection:
     server_url: str = opt(parse_url, "http://127.0.0.1:9696", "where agents reach the Baryon server")
     ovs_rundir: str = opt(parse_str, "", "OVS run directory (bridges' .mgmt sockets); default $OVS_RUNDIR "
                                          "or /var/run/openvswitch")
+    # Prometheus /metrics of each agent (baryon.agent.metrics): one port per kind, so that the
+    # agents of a node can share one neutron.conf and one address.
+    metrics_host: str = opt(parse_str, "127.0.0.1", "address the agents' /metrics endpoints listen on")
+    ovs_metrics_port: int = opt(parse_port, 0, "port of the Open vSwitch agent's /metrics (0: none)")
+    dhcp_metrics_port: int = opt(parse_port, 0, "port of the DHCP agent's /metrics (0: none)")
+    l3_metrics_port: int = opt(parse_port, 0, "port of the L3 agent's /metrics (0: none)")
+
+    def metrics_port(self, kind: str) -> int:
+        """The /metrics port of the agent ``kind`` (ovs, dhcp, l3); 0: none."""
+        return {"ovs": self.ovs_metrics_port, "dhcp": self.dhcp_metrics_port, "l3": self.l3_metrics_port}[kind]
 
 
 AGENT_SECTIONS: dict[str, type] = {

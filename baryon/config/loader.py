@@ -31,6 +31,7 @@ class Settings:
     ml2_type_vlan: options.Ml2TypeVlanSection = field(default_factory=options.Ml2TypeVlanSection)
     ml2_type_vxlan: options.Ml2TypeVxlanSection = field(default_factory=options.Ml2TypeVxlanSection)
     quotas: options.QuotasSection = field(default_factory=options.QuotasSection)
+    baryon: options.BaryonSection = field(default_factory=options.BaryonSection)
     config_files: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 

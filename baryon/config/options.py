@@ -236,6 +236,16 @@ class QuotasSection:
     quota_security_group_rule: int = opt(parse_int, 100, "security group rules per project")
 
 
+@dataclass(frozen=True)
+class BaryonSection:
+    """Baryon's own server options (the agents read their own ``[baryon]`` options: config/agent.py)."""
+
+    # NOTE: the lab sets it for its own server, and hands that server descriptors of the machine's
+    # namespaces, where the debug tool reaches the lab's nodes (baryon.lab.server). Empty (the
+    # default): GET /topology/debug/port/{id} answers 404 LabNotConfigured.
+    lab_state_dir: str = opt(parse_str, "", "a lab's state directory, for the topology page's baryon debug port")
+
+
 SECTIONS: dict[str, type] = {
     "DEFAULT": DefaultSection,
     "database": DatabaseSection,
@@ -244,6 +254,7 @@ SECTIONS: dict[str, type] = {
     "ml2_type_vlan": Ml2TypeVlanSection,
     "ml2_type_vxlan": Ml2TypeVxlanSection,
     "quotas": QuotasSection,
+    "baryon": BaryonSection,
 }
 
 # Options that Neutron defines in these sections and Baryon accepts without acting on them,
@@ -269,4 +280,6 @@ IGNORED: dict[str, frozenset[str]] = {
     "ml2_type_vlan": frozenset(),
     "ml2_type_vxlan": frozenset(),
     "quotas": frozenset(["quota_driver", "track_quota_usage", "quota_rbac_policy", "quota_items"]),
+    "baryon": frozenset(["server_url", "ovs_rundir", "metrics_host", "ovs_metrics_port", "dhcp_metrics_port",
+                         "l3_metrics_port"]),  # the agents' (an all-in-one node shares the file)
 }

@@ -11,6 +11,9 @@ re-reads everything it needs and keeps no state outside the session.
 SQLite: WAL journal, ``BEGIN IMMEDIATE`` for writes (writers queue on the lock instead of
 failing to upgrade a read lock), deferred ``BEGIN`` for reads, foreign keys on.
 MariaDB/MySQL and PostgreSQL: READ COMMITTED, pooled connections.
+
+Metrics: ``baryon_db_transaction_seconds{kind="read"|"write"}``, each ``read()`` block and each
+``write(fn)`` (all its attempts), and ``baryon_db_write_retries_total`` (transient conflicts retried).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -36,6 +40,11 @@ MAX_ATTEMPTS = 12
 # MySQL: 1213 deadlock, 1205 lock wait timeout; PostgreSQL: serialization failure, deadlock.
 _MYSQL_TRANSIENT = {1213, 1205}
 _PG_TRANSIENT = {"40001", "40P01"}
+
+TRANSACTION_SECONDS = Histogram(
+    "baryon_db_transaction_seconds", "Database transaction time, by kind (a write: all its attempts)", ["kind"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+WRITE_RETRIES = Counter("baryon_db_write_retries", "Write transactions retried after a transient conflict")
 
 
 class DuplicateAfterRetries(Exception):
@@ -95,11 +104,22 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._reader() as session, session.begin():
-            yield session
+        started = time.perf_counter()
+        try:
+            with self._reader() as session, session.begin():
+                yield session
+        finally:
+            TRANSACTION_SECONDS.labels("read").observe(time.perf_counter() - started)
 
     def write(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn(session)`` in one transaction, retrying transient conflicts (see module doc)."""
+        started = time.perf_counter()
+        try:
+            return self._write(fn)
+        finally:
+            TRANSACTION_SECONDS.labels("write").observe(time.perf_counter() - started)
+
+    def _write(self, fn: Callable[[Session], T]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._writer() as session, session.begin():
@@ -111,6 +131,7 @@ class Database:
                     LOG.warning("giving up after %d attempts: %s", attempt, exc.orig)
                     raise DuplicateAfterRetries(str(exc.orig)) from exc
                 LOG.debug("transient database conflict (attempt %d): %s", attempt, exc.orig)
+                WRITE_RETRIES.inc()
                 time.sleep(random.uniform(0, 0.002 * attempt))
         raise AssertionError("unreachable")
 

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from baryon.lab.topology import OVSDB_TCP, PHYSNET, Node, Topology
 
+# The agents' /metrics ports on every node's management address (http://<mgmt_ip>:<port>/metrics).
+METRICS_PORTS = {"ovs": 9101, "dhcp": 9102, "l3": 9103}
+
 ML2_COMMON = f"""\
 [ml2]
 type_drivers = flat,vlan,vxlan
@@ -37,8 +40,10 @@ firewall_driver = neutron.agent.linux.iptables_firewall.OVSHybridIptablesFirewal
 """
 
 
-def server_conf(topology: Topology, state_dir: str) -> str:
-    """``neutron.conf`` of the controller: the API on the management network, SQLite under the lab."""
+def server_conf(topology: Topology, state_dir: str, lab_dir: str = "") -> str:
+    """``neutron.conf`` of the controller: the API on the management network, SQLite under the lab;
+    with ``lab_dir``, the lab's state directory, for the topology page's ``baryon debug port`` link."""
+    lab = f"\n[baryon]\nlab_state_dir = {lab_dir}\n" if lab_dir else ""
     return f"""\
 [DEFAULT]
 host = controller
@@ -62,7 +67,7 @@ quota_router = -1
 quota_floatingip = -1
 quota_security_group = -1
 quota_security_group_rule = -1
-"""
+{lab}"""
 
 
 def server_ml2_conf() -> str:
@@ -85,6 +90,11 @@ report_interval = 5
 # Where this node's agents reach the server (over the management network): agents watch
 # the server's change feed over HTTP instead of Neutron's message queue.
 server_url = {topology.server_url}
+# Each agent's Prometheus /metrics, on the node's management address (one port per kind).
+metrics_host = {node.mgmt_ip}
+ovs_metrics_port = {METRICS_PORTS["ovs"]}
+dhcp_metrics_port = {METRICS_PORTS["dhcp"]}
+l3_metrics_port = {METRICS_PORTS["l3"]}
 """
 
 
@@ -132,10 +142,10 @@ ovsdb_connection = {OVSDB_TCP}
 """
 
 
-def node_files(topology: Topology, node: Node, state_dir: str) -> dict[str, str]:
+def node_files(topology: Topology, node: Node, state_dir: str, lab_dir: str = "") -> dict[str, str]:
     """File name -> content for ``node`` (empty for nodes that run no Baryon process)."""
     if node.role == "controller":
-        return {"neutron.conf": server_conf(topology, state_dir), "ml2_conf.ini": server_ml2_conf()}
+        return {"neutron.conf": server_conf(topology, state_dir, lab_dir), "ml2_conf.ini": server_ml2_conf()}
     if not node.runs_ovs:
         return {}
     files = {"neutron.conf": node_neutron_conf(topology, node, state_dir), "ml2_conf.ini": node_ml2_conf(node)}

@@ -128,7 +128,7 @@ class Lab:
 
     def _write_configs(self, topology: Topology, node: Node) -> None:
         etc = self.paths.etc(node.name)
-        files = configs.node_files(topology, node, str(self.paths.lib(node.name)))
+        files = configs.node_files(topology, node, str(self.paths.lib(node.name)), str(self.paths.root))
         if files:
             etc.mkdir(parents=True, exist_ok=True)
             lib = self.paths.lib(node.name)

@@ -5,11 +5,17 @@ It runs inside the controller's namespaces and listens there on the management n
 the machine reach it at ``http://127.0.0.1:<api-port>``: the lab opens that listener in the root
 namespace (a loopback socket, nothing else changes there) and hands it to the server
 (``--listen-fd``), so there is no proxy in between.
+
+The lab also hands the server descriptors of the machine's network and mount namespaces (the
+environment's ``BARYON_MACHINE_NS_FDS = "NET,MNT"``): the topology page's ``baryon debug port``
+link runs the debug tool, which only reads, where the lab's namespaces and loopback API are
+(``baryon.service.topology``); from the controller's namespaces neither is reachable.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -18,6 +24,8 @@ import urllib.request
 from pathlib import Path
 
 from baryon.lab import host
+
+MACHINE_NS_ENV = "BARYON_MACHINE_NS_FDS"  # read by baryon.service.topology
 from baryon.lab.state import LabPaths
 from baryon.lab.topology import Topology
 
@@ -67,10 +75,16 @@ def ensure_running(topology: Topology, paths: LabPaths, timeout: float = 60) -> 
     place = host.Place(topology.node(NODE).netns, paths.mnt_file(NODE))
     argv = place.argv([sys.executable, "-m", "baryon", "server", "--config-file", str(etc / "neutron.conf"),
                        "--config-file", str(etc / "ml2_conf.ini"), "--listen-fd", str(listener.fileno())])
-    with open(log / "baryon-server.log", "ab") as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                pass_fds=(listener.fileno(),), start_new_session=True)
-    listener.close()
+    machine = [os.open(f"/proc/self/ns/{kind}", os.O_RDONLY) for kind in ("net", "mnt")]
+    try:
+        with open(log / "baryon-server.log", "ab") as out:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    pass_fds=(listener.fileno(), *machine), start_new_session=True,
+                                    env={**os.environ, MACHINE_NS_ENV: ",".join(map(str, machine))})
+    finally:
+        listener.close()
+        for fd in machine:
+            os.close(fd)
     pidfile(paths).write_text(f"{proc.pid}\n")  # nsenter execs the server: same PID
 
     def up() -> bool:

@@ -35,6 +35,7 @@ import logging
 from typing import Any, Protocol
 
 import orjson
+from prometheus_client import Counter
 from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,8 @@ from baryon.service.base import Env, new_id, now
 from baryon.service.context import Context
 
 LOG = logging.getLogger(__name__)
+HEARTBEATS = Counter("baryon_agent_heartbeats_received", "Agent reports (heartbeats) committed, by agent type",
+                     ["agent_type"])
 
 AGENT_TYPE_OVS = "Open vSwitch agent"
 AGENT_TYPE_DHCP = "DHCP agent"
@@ -325,6 +328,7 @@ class Agents:
             return body, event
 
         body, event = self.env.write(work)
+        HEARTBEATS.labels(agent_type).inc()
         if self.hooks is not None:
             try:
                 self.hooks.reported(event)

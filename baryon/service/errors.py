@@ -108,6 +108,12 @@ class ResourceNotFound(NotFound):
     message = "The resource could not be found."
 
 
+class LabNotConfigured(NotFound):
+    message = ("This server runs beside no lab ([baryon] lab_state_dir is not set): it cannot reach the "
+               "nodes to run baryon debug port %(port_id)s. Run it where the lab runs: "
+               "baryon debug --state-dir <lab state dir> port %(port_id)s.")
+
+
 # ---------------------------------------------------------------- conflicts
 
 

@@ -14,6 +14,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.l3 import external_network, post
@@ -105,6 +106,19 @@ def test_a_healthy_port_has_no_difference_and_a_complete_timeline(lab: LabCli, c
     assert code == 0
     for heading in ("Intent (API)", "Host (", "Differences: none", "Timeline ("):
         assert heading in text, text
+
+
+def test_the_topology_pages_link_runs_it_on_the_lab(lab: LabCli, cloud: dict) -> None:
+    """The lab's server has ``[baryon] lab_state_dir``: GET /topology/debug/port/{id} (what the
+    topology page's link shows) runs ``baryon debug port`` on the lab, from the controller."""
+    port_id = cloud["port"]["id"]
+    with httpx.Client(base_url=lab.api_url, timeout=60) as client:
+        response = client.get(f"/topology/debug/port/{port_id}")
+    assert response.status_code == 200, response.text
+    result = response.json()["debug_port"]
+    assert result["exit_status"] == 0, result["output"]
+    assert "Intent (API)" in result["output"] and "Differences: none" in result["output"]
+    assert port_id in result["output"]
 
 
 def test_a_deleted_flow_is_missing_until_the_agent_puts_it_back(lab: LabCli, cloud: dict) -> None:
