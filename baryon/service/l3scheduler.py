@@ -102,12 +102,14 @@ class L3Scheduler:
         return session.execute(select(_A.host).join(_B, _B.l3_agent_id == _A.id)
                                .where(_B.router_id == router_id)).scalar() or ""
 
-    def schedule(self, session: Session, router: m.Router) -> bool:
+    def schedule(self, session: Session, router: m.Router, host: str | None = None) -> bool:
         """After ``router`` (locked, or new) was created or given ports: with no agent, bind it to an
         eligible one if any, else mark it unscheduled; with one, bring any of its ports that is not
-        on the agent's host there (a port attached by id). True if it was bound now."""
+        on the agent's host there (a port attached by id). True if it was bound now. ``host``: its
+        host as the caller read it under the router's lock (``host_of``), not read again."""
         session.flush()
-        host = self.host_of(session, router.id)
+        if host is None:
+            host = self.host_of(session, router.id)
         if host:
             self._move_ports(session, router.id, host)
             return False
@@ -224,8 +226,10 @@ class L3Scheduler:
             feed.record(session, "router", "update", router_bodies(session, [router])[0])
 
     def _move_ports(self, session: Session, router_id: str, host: str) -> None:
-        for row in self._router_ports(session, router_id):
-            if row.binding_host_id != host and self.ports.rehost(session, row, host):
+        """The router's ports not on ``host`` moved there (only those are loaded: an interface added
+        to a big router does not read all of its ports)."""
+        for row in self._router_ports(session, router_id, not_on=host):
+            if self.ports.rehost(session, row, host):
                 l3ports.changed(self.env, session, row)
 
     def _rebind_ports(self, session: Session, host: str) -> None:
@@ -239,9 +243,12 @@ class L3Scheduler:
     # ---------------------------------------------------------------- reads
 
     @staticmethod
-    def _router_ports(session: Session, router_id: str) -> list[m.Port]:
-        return list(session.execute(select(m.Port).where(m.Port.id.in_(
-            select(m.RouterPort.port_id).where(m.RouterPort.router_id == router_id))).order_by(m.Port.id)).scalars())
+    def _router_ports(session: Session, router_id: str, not_on: str | None = None) -> list[m.Port]:
+        """The router's ports (``not_on``: those whose ``binding:host_id`` is not that host), by id."""
+        stmt = select(m.Port).where(m.Port.id.in_(select(m.RouterPort.port_id).where(m.RouterPort.router_id == router_id)))
+        if not_on is not None:
+            stmt = stmt.where(m.Port.binding_host_id != not_on)
+        return list(session.execute(stmt.order_by(m.Port.id)).scalars())
 
     @staticmethod
     def _bound(session: Session, router_id: str) -> bool:

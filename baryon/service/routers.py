@@ -347,9 +347,9 @@ class Routers:
         require_write(ctx, "add_router_interface")
 
         def change(session: Session, row: m.Router) -> dict:
-            result = router_interfaces.add(self.env, session, ctx, row, info,
-                                           host=self.scheduler.host_of(session, row.id))
-            self.scheduler.schedule(session, row)
+            host = self.scheduler.host_of(session, row.id)  # the router is locked: it stays so
+            result = router_interfaces.add(self.env, session, ctx, row, info, host=host)
+            self.scheduler.schedule(session, row, host=host)
             return result
 
         return self._interface(ctx, router_id, change)
