@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from baryon.agent.drivers import pidfiles
+from baryon.agent.drivers.pidfiles import alive, cmdline, read_pid
 from baryon.agent.plan.dhcp import ObservedDnsmasq, RestartDnsmasq, StartDnsmasq, WriteFiles, is_network_id
 from baryon.agent.plan.dnsmasq import LEASES
 
@@ -49,32 +49,9 @@ class DnsmasqError(RuntimeError):
         self.stderr = stderr
 
 
-def read_pid(pidfile: str) -> int | None:
-    try:
-        return int(Path(pidfile).read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def cmdline(pid: int) -> tuple[str, ...]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return ()
-    return tuple(arg.decode(errors="replace") for arg in raw.rstrip(b"\0").split(b"\0")) if raw else ()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def ours(pid: int, pidfile: str) -> tuple[str, ...] | None:
     """The process's argv if it is alive and its command line names ``pidfile``, else None."""
-    if not _alive(pid):
+    if not alive(pid):
         return None
     argv = cmdline(pid)
     return argv if f"--pid-file={pidfile}" in argv else None
@@ -126,29 +103,11 @@ class Dnsmasq:
         return self.start(op)
 
     def reload(self, pid: int, pidfile: str) -> bool:
-        if ours(pid, pidfile) is None:
-            return False
-        try:
-            os.kill(pid, signal.SIGHUP)
-        except ProcessLookupError:
-            return False
-        return True
+        return pidfiles.reload(pid, pidfile, ours)
 
     def stop(self, pid: int, pidfile: str) -> None:
         """SIGTERM, then SIGKILL after ``timeout``; only while the process is ``ours``."""
-        for sig, wait in ((signal.SIGTERM, self.timeout), (signal.SIGKILL, 2.0)):
-            if ours(pid, pidfile) is None:
-                return
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                if not _alive(pid):
-                    return
-                time.sleep(0.01)
-        if _alive(pid):
+        if not pidfiles.stop(pid, pidfile, ours, self.timeout):
             raise DnsmasqError(f"dnsmasq {pid} ({pidfile}) survived SIGKILL")
 
     def _write_leases(self, path: str, initial: str) -> None:

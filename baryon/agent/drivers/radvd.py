@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import os
 import pwd
-import signal
 import subprocess
 import time
 
-from baryon.agent.drivers.dnsmasq import _alive, cmdline, read_pid
+from baryon.agent.drivers import pidfiles
+from baryon.agent.drivers.pidfiles import alive, cmdline, read_pid
 from baryon.agent.plan.dhcp import is_network_id
 from baryon.agent.plan.l3 import ObservedRadvd, StartRadvd
 from baryon.agent.plan.radvd import CONF
@@ -40,7 +40,7 @@ class RadvdError(RuntimeError):
 
 def ours(pid: int, pidfile: str) -> tuple[str, ...] | None:
     """The process's argv if it is alive and its command line has ``-p <pidfile>``, else None."""
-    if not _alive(pid):
+    if not alive(pid):
         return None
     argv = cmdline(pid)
     return argv if any(a == "-p" and b == pidfile for a, b in zip(argv, argv[1:])) else None
@@ -92,29 +92,11 @@ class Radvd:
         return pid
 
     def reload(self, pid: int, pidfile: str) -> bool:
-        if ours(pid, pidfile) is None:
-            return False
-        try:
-            os.kill(pid, signal.SIGHUP)
-        except ProcessLookupError:
-            return False
-        return True
+        return pidfiles.reload(pid, pidfile, ours)
 
     def stop(self, pid: int, pidfile: str) -> None:
         """SIGTERM, then SIGKILL after ``timeout``; only while the process is ``ours``."""
-        for sig, wait in ((signal.SIGTERM, self.timeout), (signal.SIGKILL, 2.0)):
-            if ours(pid, pidfile) is None:
-                return
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                if not _alive(pid):
-                    return
-                time.sleep(0.01)
-        if _alive(pid):
+        if not pidfiles.stop(pid, pidfile, ours, self.timeout):
             raise RadvdError(f"radvd {pid} ({pidfile}) survived SIGKILL")
 
     @staticmethod
