@@ -23,10 +23,10 @@ must go), with
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from baryon.model.etag import digest
 
 
 @dataclass(frozen=True, order=True)
@@ -87,11 +87,7 @@ class DhcpView:
         return next((n for n in self.networks if n.id == network_id), None)
 
     def with_etag(self) -> DhcpView:
-        content = asdict(self)
-        content.pop("seq")
-        content.pop("etag")
-        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-        return replace(self, etag=hashlib.sha256(canonical.encode()).hexdigest()[:32])
+        return replace(self, etag=digest(self))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -22,10 +22,10 @@ equal views, which is how the server's watch knows whether this host has anythin
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
+
+from baryon.model.etag import digest
 
 VXLAN, FLAT, VLAN = "vxlan", "flat", "vlan"
 TUNNEL_TYPES = (VXLAN,)
@@ -150,10 +150,3 @@ def _port(data: dict[str, Any]) -> Port:
     values["allowed_address_pairs"] = tuple(AddressPair(**p) for p in values.get("allowed_address_pairs", ()))
     return Port(**values)
 
-
-def digest(view: HostView) -> str:
-    content = view.to_json()
-    content.pop("seq", None)
-    content.pop("etag", None)
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]

@@ -28,10 +28,10 @@ IPv6 modes), so the agent knows each address's prefix length and the router adve
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from baryon.model.etag import digest
 
 
 @dataclass(frozen=True, order=True)
@@ -97,11 +97,7 @@ class L3View:
         return next((r for r in self.routers if r.id == router_id), None)
 
     def with_etag(self) -> L3View:
-        content = asdict(self)
-        content.pop("seq")
-        content.pop("etag")
-        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-        return replace(self, etag=hashlib.sha256(canonical.encode()).hexdigest()[:32])
+        return replace(self, etag=digest(self))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
