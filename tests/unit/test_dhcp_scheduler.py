@@ -8,43 +8,22 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event, select, update
 
-from baryon.config import load
-from baryon.db import migrate, models as m
-from baryon.db.engine import Database
+from baryon.db import models as m
 from baryon.service import dhcpview, ipam, ml2
 from baryon.service.agents import AGENT_TYPE_DHCP, AGENT_TYPE_OVS
 from baryon.service.context import Context
 from baryon.service.dhcpscheduler import Candidate, choose, device_id, reaches
 from baryon.service.query import ListQuery
 from baryon.service.services import Services
+from tests.unit.conftest import ServicesFactory
 
 ADMIN = Context.admin("admin-project")
 OVS_CONFIG = {"tunnel_types": ["vxlan"], "tunneling_ip": "10.0.0.1", "bridge_mappings": {"physnet1": "br-ex"}}
 
-ServicesFactory = Callable[..., Services]
-
-
-@pytest.fixture
-def make(tmp_path: Path) -> Iterator[ServicesFactory]:
-    databases: list[Database] = []
-
-    def factory(**options: str) -> Services:
-        db = Database(f"sqlite:///{tmp_path / f'baryon-{len(databases)}.sqlite'}")
-        databases.append(db)
-        migrate.upgrade(db)
-        return Services.create(load([], {"DEFAULT": options}), db)
-
-    try:
-        yield factory
-    finally:
-        for db in databases:
-            db.dispose()
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ tests/api/test_l3_scheduling.py."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import event, inspect, update
 
 from baryon.config import load
@@ -19,26 +17,9 @@ from baryon.service.agents import AGENT_TYPE_L3, AGENT_TYPE_OVS
 from baryon.service.context import Context
 from baryon.service.l3scheduler import Candidate, choose, eligible_mode
 from baryon.service.services import Services
+from tests.unit.conftest import ServicesFactory
 
 ADMIN = Context.admin("admin-project")
-ServicesFactory = Callable[..., Services]
-
-
-@pytest.fixture
-def make(tmp_path: Path) -> Iterator[ServicesFactory]:
-    databases: list[Database] = []
-
-    def factory(**options: str) -> Services:
-        db = Database(f"sqlite:///{tmp_path / f'baryon-{len(databases)}.sqlite'}")
-        databases.append(db)
-        migrate.upgrade(db)
-        return Services.create(load([], {"DEFAULT": options}), db)
-
-    try:
-        yield factory
-    finally:
-        for db in databases:
-            db.dispose()
 
 
 def register(services: Services, host: str, *, ovs: bool = True, **l3: object) -> None:
