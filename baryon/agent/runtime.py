@@ -159,11 +159,11 @@ class AgentRuntime:
             self.shared.stopping.wait(wait)
 
     def _watch(self) -> None:
-        etag, failures = "", 0
+        etag, seq, failures = "", None, 0
         while not self.shared.stopping.is_set():
             try:
                 watched = self.client.watch(self.host, self.reconciler.view_kind, etag, WATCH_WAIT,
-                                            self.reconciler.parse_view)
+                                            self.reconciler.parse_view, seq)
             except ServerError as exc:
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 failures += 1
@@ -171,7 +171,7 @@ class AgentRuntime:
                 self.shared.stopping.wait(delay)
                 continue
             failures = 0
-            etag = watched.etag
+            etag, seq = watched.etag, watched.seq
             if watched.view is not None:
                 metrics.VIEW_UPDATES.labels(self.reconciler.view_kind).inc()
             self.shared.publish(watched.view, watched.seq)

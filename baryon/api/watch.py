@@ -79,7 +79,7 @@ class SeqWatch:
 
 
 async def until_changed(compute: Callable[[], V], etag: str | None, wait: float, watch: SeqWatch,
-                        disconnected: Callable[[], Awaitable[bool]]) -> V:
+                        disconnected: Callable[[], Awaitable[bool]], known_seq: int | None = None) -> V:
     """The view (``compute``, run in the thread pool) once its etag differs from ``etag``, or the
     view of the moment when ``wait`` seconds have passed without that.
 
@@ -89,6 +89,10 @@ async def until_changed(compute: Callable[[], V], etag: str | None, wait: float,
     they are current to the new sequence. The view returned at the end of the wait is computed
     then, so an answer "unchanged" is true up to that view's ``seq``. Gives up early (returning the last view) when the client
     has gone or the process is stopping.
+
+    ``known_seq``: the sequence the client last heard of (its previous answer's). When the log has
+    moved past it already, between that answer and this request, the wait ends early as well: else
+    the client would learn of that move only when a later change or the whole wait ends.
     """
     view = await run_in_threadpool(compute)
     if view.etag != etag or wait <= 0:
@@ -97,6 +101,8 @@ async def until_changed(compute: Callable[[], V], etag: str | None, wait: float,
     started = loop.time()
     deadline = started + wait
     seen = view.seq
+    if known_seq is not None and seen > known_seq:
+        deadline = min(deadline, started + SEQ_ANSWER_AFTER)
     while (remaining := deadline - loop.time()) > 0 and not watch.bell.closed:
         latest = await watch.wait_past(seen, min(remaining, CHECK_INTERVAL))
         if await disconnected():

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from baryon.api.routes.agentapi import parse_report, parse_wait
+from baryon.api.routes.agentapi import parse_report, parse_seq, parse_wait
 from baryon.api.watch import SeqWatch, until_changed
 from baryon.model.host import HostView, RemotePort
 from baryon.service import errors
@@ -214,3 +214,32 @@ def test_parse_report() -> None:
         with pytest.raises(errors.HTTPBadRequest) as info:
             parse_report(raw)
         assert message in str(info.value), (raw, str(info.value))
+
+
+def test_a_log_that_moved_since_the_clients_last_answer_ends_the_wait_within_a_second() -> None:
+    """The agent's previous answer said seq 1; a change it does not care about came before this
+    request (seq 2): without ``known_seq`` the request would wait for the whole long-poll."""
+    bell = ChangeBell()
+    views = Views(bell)
+    watch = SeqWatch(bell, lambda: bell.seq)
+    etag = views.view.etag
+    views.change(False)
+
+    async def timed(known: int | None, wait: float) -> tuple[HostView, float]:
+        started = time.monotonic()
+        view = await until_changed(views.compute, etag, wait, watch, connected, known)
+        return view, time.monotonic() - started
+
+    view, elapsed = run(timed(1, 30))
+    assert (view.etag, view.seq) == (etag, 2) and elapsed < 2.0
+    view, elapsed = run(timed(2, 1.5))  # up to date: it waits (here, the 1.5 s it asked for)
+    assert (view.etag, view.seq) == (etag, 2) and elapsed >= 1.5
+    view, elapsed = run(timed(None, 1.5))
+    assert elapsed >= 1.5
+
+
+def test_parse_seq() -> None:
+    assert parse_seq(None) is None and parse_seq("") is None and parse_seq("42") == 42
+    for bad in ("-1", "x", "1.5"):
+        with pytest.raises(errors.BadRequest):
+            parse_seq(bad)

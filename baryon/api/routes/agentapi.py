@@ -1,13 +1,15 @@
 """The agent API: what Baryon's agents call (Baryon's own, under ``/agent/v1``; admin only).
 
-- ``GET /agent/v1/hosts/{host}/{kind}?etag=E&wait=S``: a view of ``host`` for one of its agents,
+- ``GET /agent/v1/hosts/{host}/{kind}?etag=E&wait=S[&seq=N]``: a view of ``host`` for one of its agents,
   as a long-poll: ``ovs``, for its Open vSwitch agent (``baryon.model.host.HostView``); ``dhcp``,
   for its DHCP agent (``baryon.model.dhcp.DhcpView``); ``l3``, for its L3 agent
   (``baryon.model.l3.L3View``). When the current view's etag differs from
   ``E`` (or ``E`` is absent): ``200 {"seq", "etag", "view": {...}}`` at once. Else the request
   waits, up to ``S`` seconds (default 0, at most 60), for a change of the view; if one comes, the
   same full answer; if not, ``200 {"seq": N, "etag": E}`` without ``view``: unchanged up to
-  change-log sequence ``N``. Every kind takes the same path (``host_view``); another kind is a 404.
+  change-log sequence ``N``. With ``seq`` (the sequence of the agent's previous answer), a log that
+  moved past it in between also ends the wait within a second. Every kind takes the same path
+  (``host_view``); another kind is a 404.
 - ``POST /agent/v1/hosts/{host}/status`` with ``{"agent_type", "seq", "ports": {id: "ACTIVE" |
   "DOWN"}, "routers": {id: {"status": "ACTIVE" | "ERROR", "reason": text}}, "floatingips": {id:
   "ACTIVE" | "DOWN" | "ERROR"}}`` (``ports``, ``routers``, ``floatingips`` optional): the agent's
@@ -88,6 +90,15 @@ def _router_statuses(body: dict) -> dict[str, portstatus.RouterStatus]:
     return result
 
 
+def parse_seq(raw: str | None) -> int | None:
+    """``seq``: the sequence the agent last heard of, a non-negative integer (absent: unknown)."""
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise req.bad(f"Invalid input for seq. Reason: '{raw}' is not a non-negative integer.")
+    return int(raw)
+
+
 def parse_report(raw: bytes) -> portstatus.Report:
     """A status report body -> ``portstatus.Report``."""
     body = req.decode(raw)
@@ -120,8 +131,9 @@ def routes(services: Services, watch: SeqWatch) -> list[Route]:
             host = request.path_params["host"]
             etag = request.query_params.get("etag") or None
             wait = parse_wait(request.query_params.get("wait"))
+            known = parse_seq(request.query_params.get("seq"))
             view = await until_changed(lambda: views.view(ctx, host, kind), etag, wait, watch,
-                                       request.is_disconnected)
+                                       request.is_disconnected, known)
             body: dict[str, Any] = {"seq": view.seq, "etag": view.etag}
             if view.etag != etag:
                 body["view"] = view.to_json()
