@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 
 from baryon.agent.dhcp_agent import DhcpAgent
-from baryon.agent.drivers import dnsmasq as dnsmasq_driver
+from baryon.agent.drivers import dnsmasq as dnsmasq_driver, pidfiles
 from baryon.agent.drivers.netns import Namespaces
 from baryon.agent.drivers.ovsdb import Ovsdb
 from baryon.agent.plan import dhcp as plan_dhcp
@@ -198,7 +198,7 @@ def dhcp_host(ovs_node: OvsNode, tmp_path: Path) -> Iterator[Host]:
     finally:
         for net in found.networks:
             pidfile = str(found.directory(net) / "pid")
-            pid = dnsmasq_driver.read_pid(pidfile)
+            pid = pidfiles.read_pid(pidfile)
             if pid is not None:
                 dnsmasq_driver.Dnsmasq().stop(pid, pidfile)  # only if its command line names the pidfile
             host.remove_netns(net.namespace)

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from baryon.agent.drivers import pidfiles
-from baryon.agent.drivers.pidfiles import alive, cmdline, read_pid
+from baryon.agent.drivers.pidfiles import alive, cmdline
 from baryon.agent.plan.dhcp import ObservedDnsmasq, RestartDnsmasq, StartDnsmasq, WriteFiles, is_network_id
 from baryon.agent.plan.dnsmasq import LEASES
 
@@ -64,19 +64,11 @@ class Dnsmasq:
     # ------------------------------------------------------------ processes
 
     def running(self, pidfile: str) -> int | None:
-        pid = read_pid(pidfile)
-        return pid if pid is not None and ours(pid, pidfile) is not None else None
+        return pidfiles.running(pidfile, ours)
 
     def observe(self, pidfile: str, netns_inode: int | None) -> ObservedDnsmasq | None:
-        pid = read_pid(pidfile)
-        argv = ours(pid, pidfile) if pid is not None else None
-        if pid is None or argv is None:
-            return None
-        try:
-            inode = os.stat(f"/proc/{pid}/ns/net").st_ino
-        except OSError:
-            return None  # exited meanwhile
-        return ObservedDnsmasq(pid=pid, argv=argv, in_namespace=netns_inode is not None and inode == netns_inode)
+        found = pidfiles.find(pidfile, ours, netns_inode)
+        return ObservedDnsmasq(*found) if found is not None else None
 
     def start(self, op: StartDnsmasq | RestartDnsmasq) -> int:
         directory = os.path.dirname(op.pidfile)

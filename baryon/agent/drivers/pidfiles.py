@@ -6,6 +6,9 @@ has ``--pid-file=PATH``, radvd ``-p PATH``), so a PID reused by a stranger is ne
 nothing is ever looked up or killed by name.
 
 - ``read_pid(pidfile)``, ``cmdline(pid)``, ``alive(pid)``;
+- ``running(pidfile, ours)``: the daemon's PID, None when none runs;
+- ``find(pidfile, ours, netns_inode)``: (PID, argv, whether it runs in the network namespace of
+  that inode), None when none runs;
 - ``reload(pid, pidfile, ours)``: SIGHUP while ours; False when it was gone;
 - ``stop(pid, pidfile, ours, timeout)``: SIGTERM, then SIGKILL after ``timeout``, while ours;
   False only when it survived SIGKILL.
@@ -43,6 +46,23 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def running(pidfile: str, ours: Ours) -> int | None:
+    pid = read_pid(pidfile)
+    return pid if pid is not None and ours(pid, pidfile) is not None else None
+
+
+def find(pidfile: str, ours: Ours, netns_inode: int | None) -> tuple[int, tuple[str, ...], bool] | None:
+    pid = read_pid(pidfile)
+    argv = ours(pid, pidfile) if pid is not None else None
+    if pid is None or argv is None:
+        return None
+    try:
+        inode = os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None  # exited meanwhile
+    return pid, argv, netns_inode is not None and inode == netns_inode
 
 
 def reload(pid: int, pidfile: str, ours: Ours) -> bool:

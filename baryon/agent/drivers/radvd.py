@@ -25,7 +25,7 @@ import subprocess
 import time
 
 from baryon.agent.drivers import pidfiles
-from baryon.agent.drivers.pidfiles import alive, cmdline, read_pid
+from baryon.agent.drivers.pidfiles import alive, cmdline
 from baryon.agent.plan.dhcp import is_network_id
 from baryon.agent.plan.l3 import ObservedRadvd, StartRadvd
 from baryon.agent.plan.radvd import CONF
@@ -59,19 +59,11 @@ class Radvd:
         self.timeout = timeout
 
     def running(self, pidfile: str) -> int | None:
-        pid = read_pid(pidfile)
-        return pid if pid is not None and ours(pid, pidfile) is not None else None
+        return pidfiles.running(pidfile, ours)
 
     def observe(self, pidfile: str, netns_inode: int | None) -> ObservedRadvd | None:
-        pid = read_pid(pidfile)
-        argv = ours(pid, pidfile) if pid is not None else None
-        if pid is None or argv is None:
-            return None
-        try:
-            inode = os.stat(f"/proc/{pid}/ns/net").st_ino
-        except OSError:
-            return None
-        return ObservedRadvd(pid=pid, argv=argv, in_namespace=netns_inode is not None and inode == netns_inode)
+        found = pidfiles.find(pidfile, ours, netns_inode)
+        return ObservedRadvd(*found) if found is not None else None
 
     def start(self, op: StartRadvd) -> int:
         argv = ["nsenter", f"--net=/run/netns/{op.namespace}", "--", *op.argv]
