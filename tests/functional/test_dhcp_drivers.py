@@ -178,11 +178,10 @@ class Host:
         return dnsmasq_driver.Dnsmasq().running(str(self.directory(net) / "pid"))
 
     def node_links(self) -> set[str]:
-        return {link.name for link in Namespaces(self.node.netns).links([None])[None]}
+        return self.node.link_names()
 
     def ovs_ports(self) -> dict[str, dict[str, str]]:
-        with Ovsdb(self.node.connection) as db:
-            return {p.name: dict(p.external_ids) for p in db.observe(["br-int"]).ports}
+        return self.node.bridge_ports("br-int")
 
 
 @pytest.fixture

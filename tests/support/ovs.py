@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from baryon.agent.drivers.netns import Namespaces
+from baryon.agent.drivers.ovsdb import Ovsdb
 from baryon.lab import host
 
 __all__ = ["NETNS_PREFIX", "OvsNode", "ovs_node"]
@@ -65,6 +67,15 @@ class OvsNode:
         """``ovs-vsctl`` against this node's database (waits for ovs-vswitchd unless ``--no-wait``)."""
         return self.run(["ovs-vsctl", f"--db={self.connection}", f"--timeout={timeout}", *args],
                         timeout=timeout + 5).stdout
+
+    def link_names(self) -> set[str]:
+        """The names of the node's links, read over netlink (as the agents read them)."""
+        return {link.name for link in Namespaces(self.netns).links([None])[None]}
+
+    def bridge_ports(self, bridge: str = "br-int") -> dict[str, dict[str, str]]:
+        """Each port of ``bridge`` -> its Interface's external_ids (one OVSDB read, as the agents')."""
+        with Ovsdb(self.connection) as db:
+            return {p.name: dict(p.external_ids) for p in db.observe([bridge]).ports}
 
     # ------------------------------------------------------------ daemons
 
