@@ -186,8 +186,10 @@ def default_connection(state_path: str) -> str:
 class DatabaseSection:
     # NOTE: empty means the embedded SQLite database under state_path.
     connection: str = opt(parse_str, "", "SQLAlchemy URL of the database")
-    max_pool_size: int = opt(parse_int, 10, "connections kept per API worker")
-    max_overflow: int = opt(parse_int, 20, "extra connections per API worker under load")
+    # NOTE: together 40, the API's thread pool: an agent fleet's reports come in bursts, and a
+    # connection made and dropped per request cost more than the request (bench/RESULTS.md).
+    max_pool_size: int = opt(parse_int, 30, "connections kept per API worker")
+    max_overflow: int = opt(parse_int, 10, "extra connections per API worker under load")
     pool_timeout: int = opt(parse_int, 30, "seconds to wait for a pooled connection")
 
 

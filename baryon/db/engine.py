@@ -10,7 +10,8 @@ re-reads everything it needs and keeps no state outside the session.
 
 SQLite: WAL journal, ``BEGIN IMMEDIATE`` for writes (writers queue on the lock instead of
 failing to upgrade a read lock), deferred ``BEGIN`` for reads, foreign keys on.
-MariaDB/MySQL and PostgreSQL: READ COMMITTED, pooled connections.
+MariaDB/MySQL and PostgreSQL: READ COMMITTED, pooled connections (no TLS to a MariaDB/MySQL
+server on loopback unless the URL has ``ssl_*`` options).
 
 Metrics: ``baryon_db_transaction_seconds{kind="read"|"write"}``, each ``read()`` block and each
 ``write(fn)`` (all its attempts), and ``baryon_db_write_retries_total`` (transient conflicts retried).
@@ -63,8 +64,12 @@ def _transient(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) and "database is locked" in str(orig)
 
 
+def _loopback(host: str | None) -> bool:
+    return host in (None, "", "localhost", "::1") or (host or "").startswith("127.")
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: int = 30):
+    def __init__(self, url: str, *, pool_size: int = 30, max_overflow: int = 10, pool_timeout: int = 30):
         self.url = make_url(url)
         self.backend = self.url.get_backend_name()
         if self.backend == "sqlite":
@@ -75,6 +80,11 @@ class Database:
                                 pool_recycle=3600, pool_pre_ping=True, isolation_level="READ COMMITTED")
             if self.backend == "mysql":
                 kwargs["connect_args"] = {"charset": "utf8mb4", "init_command": "SET SESSION sql_mode='TRADITIONAL'"}
+                if _loopback(self.url.host) and not any(k.startswith("ssl") for k in self.url.query):
+                    # NOTE: PyMySQL >= 1.2 tries TLS by default, building a TLS context (the system's
+                    # certificates) per connection: a third of a status report's time. Pointless on
+                    # loopback; a URL with ssl_* options keeps it.
+                    kwargs["connect_args"]["ssl_disabled"] = True
             self.write_engine = self.read_engine = create_engine(self.url, **kwargs)
         self._writer = sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
