@@ -53,19 +53,20 @@ class ServerClient:
         """Register or heartbeat (``POST /v2.0/agents/report``); returns the agent as the server has it."""
         return self._call("POST", "/v2.0/agents/report", json={"agent": state})["agent"]
 
-    def watch(self, host: str, kind: str, etag: str, wait: float, parse: Callable[[dict], Any],
-              seq: int | None = None) -> Watched:
+    def watch(self, host: str, kind: str, etag: str, wait: float, parse: Callable[[dict], Any]) -> Watched:
         """The host's view of ``kind`` (built by ``parse``) if it differs from ``etag``, else (after up
         to ``wait`` s) the seq it is current to."""
         params: dict[str, Any] = {"etag": etag, "wait": int(wait)}
-        if seq is not None:
-            params["seq"] = seq  # so that a log that moved since the last answer is told within a second
         body = self._call("GET", f"/agent/v1/hosts/{host}/{kind}", params=params,
                           timeout=wait + self.timeout)
         view = parse(body["view"]) if body.get("view") is not None else None
         return Watched(seq=int(body["seq"]), etag=body["etag"], view=view)
 
-    def report_status(self, host: str, agent_type: str, seq: int, ports: dict[str, str], **others: dict) -> dict:
-        """``others``: the other kinds of statuses (``routers``, ``floatingips``), sent when given."""
-        return self._call("POST", f"/agent/v1/hosts/{host}/status",
-                          json={"agent_type": agent_type, "seq": seq, "ports": ports, **others})
+    def report_status(self, host: str, agent_type: str, seq: int, ports: dict[str, str], etag: str = "",
+                      **others: dict) -> dict:
+        """``etag``: of the view realised at ``seq`` (sent when given); ``others``: the other kinds of
+        statuses (``routers``, ``floatingips``), sent when given."""
+        body = {"agent_type": agent_type, "seq": seq, "ports": ports, **others}
+        if etag:
+            body["etag"] = etag
+        return self._call("POST", f"/agent/v1/hosts/{host}/status", json=body)

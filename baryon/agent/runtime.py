@@ -10,8 +10,9 @@ Three threads, one direction of data:
   newest view, and runs the agent's one ``reconcile`` path: start-up, changes, host events (e.g. a
   VIF plugged, seen by the OVSDB monitor) and resyncs all go through it. Bursts coalesce into one
   run. Errors are logged and retried with backoff by the loop; they are never swallowed into a
-  second code path. After a successful run it reports port status changes and the change-log
-  sequence it has realised.
+  second code path. After a successful run it reports port status changes, the change-log
+  sequence it has realised and the etag of the view it realised (with which the server counts it
+  current while no change concerns it, without hearing from it).
 
 Metrics (``agent.metrics``, label ``kind``): each run's duration and outcome, heartbeats sent,
 views received, the realised sequence reported.
@@ -106,6 +107,7 @@ class Reported:
 
     status: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> id -> status
     seq: int = 0
+    etag: str = ""
     at: float = 0.0
 
 
@@ -159,11 +161,11 @@ class AgentRuntime:
             self.shared.stopping.wait(wait)
 
     def _watch(self) -> None:
-        etag, seq, failures = "", None, 0
+        etag, failures = "", 0
         while not self.shared.stopping.is_set():
             try:
                 watched = self.client.watch(self.host, self.reconciler.view_kind, etag, WATCH_WAIT,
-                                            self.reconciler.parse_view, seq)
+                                            self.reconciler.parse_view)
             except ServerError as exc:
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 failures += 1
@@ -171,7 +173,7 @@ class AgentRuntime:
                 self.shared.stopping.wait(delay)
                 continue
             failures = 0
-            etag, seq = watched.etag, watched.seq
+            etag = watched.etag
             if watched.view is not None:
                 metrics.VIEW_UPDATES.labels(self.reconciler.view_kind).inc()
             self.shared.publish(watched.view, watched.seq)
@@ -200,7 +202,7 @@ class AgentRuntime:
                 continue
             metrics.RECONCILE_SECONDS.labels(kind).observe(time.monotonic() - started)
             metrics.RECONCILE_RUNS.labels(kind, "ok").inc()
-            self._report(outcome, seq)
+            self._report(outcome, seq, getattr(view, "etag", ""))
 
     def _timeout(self, failures: int) -> float:
         """How long to sleep without a bell: the resync interval, shorter after a failure or while a
@@ -213,7 +215,7 @@ class AgentRuntime:
             timeout = min(timeout, max(0.0, STATUS_SEQ_INTERVAL - (time.monotonic() - self.reported.at)))
         return timeout
 
-    def _report(self, outcome: Outcome, seq: int) -> None:
+    def _report(self, outcome: Outcome, seq: int, etag: str = "") -> None:
         """Tell the server what changed: statuses at once; the realised sequence alone at most
         once per STATUS_SEQ_INTERVAL (a burst of changes costs one report, not one each)."""
         # The first report after a start says every status (the server ignores the unchanged).
@@ -223,10 +225,15 @@ class AgentRuntime:
                    for kind, statuses in current.items()}
         changed = {kind: statuses for kind, statuses in changed.items() if statuses}
         now = time.monotonic()
+        if not changed and etag and etag == self.reported.etag:
+            # The same view at a later sequence: the server counts us current by the etag. Nothing
+            # to send, and nothing left to report (else _timeout would wake the loop again at once).
+            self.reported.seq = max(self.reported.seq, seq)
+            return
         if not changed and (seq <= self.reported.seq or now - self.reported.at < STATUS_SEQ_INTERVAL):
             return
         try:
-            self.client.report_status(self.host, self.reconciler.agent_type, seq, changed.get("ports", {}),
+            self.client.report_status(self.host, self.reconciler.agent_type, seq, changed.get("ports", {}), etag,
                                       **{kind: changed[kind] for kind in changed if kind != "ports"})
         except ServerError as exc:
             LOG.warning("status report failed (will retry): %s", exc)
@@ -238,4 +245,5 @@ class AgentRuntime:
                                        if key in statuses}
                                 for kind, statuses in current.items()}
         self.reported.seq, self.reported.at = max(self.reported.seq, seq), now
+        self.reported.etag = etag or self.reported.etag
         metrics.REPORTED_SEQ.labels(self.reconciler.view_kind).set(self.reported.seq)

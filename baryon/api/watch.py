@@ -9,7 +9,8 @@ grow with the number of waiting agents.
 
 ``until_changed`` is the long-poll itself (see its doc), over any kind of view that carries the
 sequence it reflects and an etag (``View``: the Open vSwitch agent's ``HostView``, the DHCP agent's
-``DhcpView``); views are computed in the thread pool.
+``DhcpView``, the L3 agent's ``L3View``); views are asked for in the thread pool, from the
+process's ``service.viewcache``, which computes one only when a change concerns it.
 ``stop_waits_on_exit_signals`` makes SIGTERM/SIGINT end every long-poll at once, so that a server
 with agents watching it stops in well under a second instead of waiting out their polls
 (uvicorn lets running requests finish before it stops).
@@ -33,7 +34,6 @@ LOG = logging.getLogger(__name__)
 POLL_INTERVAL = 0.25  # seconds between two reads of the change log's sequence, while anybody waits
 CHECK_INTERVAL = 1.0  # seconds between two checks that a long-polling client is still connected
 MAX_WAIT = 60.0
-SEQ_ANSWER_AFTER = 1.0  # seconds: an unchanged view is answered this soon after the log moved
 
 
 class View(Protocol):
@@ -78,45 +78,40 @@ class SeqWatch:
             await asyncio.sleep(self.interval)
 
 
-async def until_changed(compute: Callable[[], V], etag: str | None, wait: float, watch: SeqWatch,
-                        disconnected: Callable[[], Awaitable[bool]], known_seq: int | None = None) -> V:
-    """The view (``compute``, run in the thread pool) once its etag differs from ``etag``, or the
-    view of the moment when ``wait`` seconds have passed without that.
+async def until_changed(compute: Callable[[int], V], etag: str | None, wait: float, watch: SeqWatch,
+                        disconnected: Callable[[], Awaitable[bool]]) -> V:
+    """The view (``compute(latest)``, run in the thread pool: the view as of change-log sequence
+    ``latest`` at least) once its etag differs from ``etag``, or the view of the moment when
+    ``wait`` seconds have passed without that.
 
-    A view is recomputed only when the change log has moved past the sequence of the last one
-    computed. When the log moved but the view did not change, the wait ends early, at
-    ``SEQ_ANSWER_AFTER`` seconds after the request began, so that agents learn (and report) that
-    they are current to the new sequence. The view returned at the end of the wait is computed
-    then, so an answer "unchanged" is true up to that view's ``seq``. Gives up early (returning the last view) when the client
-    has gone or the process is stopping.
-
-    ``known_seq``: the sequence the client last heard of (its previous answer's). When the log has
-    moved past it already, between that answer and this request, the wait ends early as well: else
-    the client would learn of that move only when a later change or the whole wait ends.
+    The log's sequence is read once at the start (and rung on the bell); then the view is asked
+    for again only when the log has moved past the sequence of the last one. ``compute`` decides
+    what that costs (``service.viewcache``: nothing, unless a change concerns the view). A move of
+    the log that leaves the view as it was does not end the wait: the agent has nothing to do and
+    nothing to report (the server counts it current while its view keeps the etag it realised,
+    ``HostViews.realised``), so a change costs nothing for the agents it does not concern. The
+    view returned at the end of the wait is asked for then, as of the latest sequence heard, so
+    an answer "unchanged" is true up to that view's ``seq``. Gives up early (returning the last
+    view) when the client has gone or the process is stopping.
     """
-    view = await run_in_threadpool(compute)
+    latest = await run_in_threadpool(watch.read_seq)
+    watch.bell.ring(latest)
+    view = await run_in_threadpool(compute, latest)
     if view.etag != etag or wait <= 0:
         return view
     loop = asyncio.get_running_loop()
-    started = loop.time()
-    deadline = started + wait
+    deadline = loop.time() + wait
     seen = view.seq
-    if known_seq is not None and seen > known_seq:
-        deadline = min(deadline, started + SEQ_ANSWER_AFTER)
     while (remaining := deadline - loop.time()) > 0 and not watch.bell.closed:
         latest = await watch.wait_past(seen, min(remaining, CHECK_INTERVAL))
         if await disconnected():
             return view
         if latest > seen:
-            view = await run_in_threadpool(compute)
+            view = await run_in_threadpool(compute, latest)
             if view.etag != etag:
                 return view
             seen = max(view.seq, latest)
-            # NOTE: the log moved without changing this view: say so within SEQ_ANSWER_AFTER, so
-            # that the agent can report the sequence as realised (a client waiting for a change to
-            # reach every host then waits seconds, not a whole long-poll), at most once a second.
-            deadline = min(deadline, started + SEQ_ANSWER_AFTER)
-    return await run_in_threadpool(compute)
+    return await run_in_threadpool(compute, max(watch.bell.seq, seen))
 
 
 def stop_waits_on_exit_signals(bell: ChangeBell) -> Callable[[], None]:

@@ -349,6 +349,9 @@ class Agent(Base):
     load: Mapped[int] = mapped_column(Integer, default=0)
     # The highest change-log sequence the agent reported as realised on its host.
     realised_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The etag of the view it realised at that sequence: while its view keeps that etag, the agent
+    # is current however far the log moves (``HostViews.realised``).
+    realised_etag: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class NetworkDhcpAgentBinding(Base):
@@ -378,6 +381,9 @@ class Change(Base):
     """The change log: one row per committed change of a resource, in commit order."""
 
     __tablename__ = "changes"
+    # NOTE: a resource's entries, in order: its previous state for the long-polls' relevance
+    # (service.digest) and its timeline (feed.changes_of).
+    __table_args__ = (Index("ix_changes_resource_id_seq", "resource_id", "seq"),)
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     resource_type: Mapped[str] = mapped_column(String(32))

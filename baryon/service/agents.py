@@ -13,9 +13,12 @@ A heartbeat that changes nothing but ``heartbeat_timestamp`` is not logged: agen
 few seconds, and the log is for changes. Admin updates are logged; a delete is logged together
 with the removal of the agent's scheduling bindings (``service.bindings``).
 
-``realised_seq``: the highest change-log sequence the agent reported as realised on its host
-(``service.portstatus``), shown besides Neutron's fields. Like a heartbeat, it is not logged:
-logging it would move the sequence the agents are reporting on.
+``realised_seq``: the change-log sequence up to which the agent has realised its host's view,
+shown besides Neutron's fields: the highest it reported (``service.portstatus``), or more: while
+its view keeps the etag the agent reported with it, every later change left the agent current
+(``realised``, given by ``Services``: ``HostViews.realised``), so an agent that no change concerns
+needs to report nothing for the log's moves. Filters and sorts on it use the reported value.
+Like a heartbeat, a report is not logged: logging it would move the sequence the agents report on.
 
 Scheduling follows the reports (``AgentHooks``, given by ``Services``: the DHCP and L3 schedulers,
 as a ``HookChain``): after each report has committed, ``reported`` gets a ``Reported`` saying
@@ -32,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
@@ -208,6 +212,8 @@ class Agents:
     def __init__(self, env: Env, hooks: AgentHooks | None = None):
         self.env = env
         self.hooks = hooks
+        # rows -> {agent id: realised sequence} for those that are current beyond their report
+        self.realised: Callable[[list[m.Agent]], dict[str, int]] | None = None
         self.down_time = env.settings.DEFAULT.agent_down_time
         self.listing = dataclasses.replace(LISTING, special={"alive": self._alive_filter})
 
@@ -223,14 +229,24 @@ class Agents:
 
     def get(self, ctx: Context, agent_id: str) -> dict:
         with self.env.db.read() as session:
-            return self.render([load(session, ctx, agent_id)])[0]
+            rows = [load(session, ctx, agent_id)]
+        return self._shown(rows)[0]
 
     def list(self, ctx: Context, q: query.ListQuery) -> list[dict]:
         if not ctx.is_admin:
             return []
         with self.env.db.read() as session:
             stmt = query.build(session, self.listing, None, q, lambda marker: errors.AgentNotFound(id=marker))
-            return self.render(list(session.execute(stmt).scalars()))
+            rows = list(session.execute(stmt).scalars())
+        return self._shown(rows)
+
+    def _shown(self, rows: list[m.Agent]) -> list[dict]:
+        """As rendered, with ``realised_seq`` as far as the agent is current (see the module doc)."""
+        bodies = self.render(rows)
+        current = self.realised(rows) if self.realised is not None and rows else {}
+        for body in bodies:
+            body["realised_seq"] = max(body["realised_seq"], current.get(body["id"], 0))
+        return bodies
 
     # ---------------------------------------------------------------- update, delete
 

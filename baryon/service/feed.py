@@ -69,8 +69,10 @@ def changes_of(session: Session, resource_id: str, limit: int = 1000) -> list[di
     of the resource (``revision_number`` and ``updated_at`` aside); for a delete, nothing."""
     rows = session.execute(select(Change).where(Change.resource_id == resource_id)
                            .order_by(Change.seq).limit(limit)).scalars()
-    entries, previous = [], None
+    entries, previous_of = [], {}
     for row in rows:
+        # NOTE: by type: a network's DHCP agent binding is logged under the network's id.
+        previous = previous_of.get(row.resource_type)
         body = orjson.loads(row.body) if row.body else {}
         if row.action == "create" or previous is None:
             changed = body if row.action != "delete" else {}
@@ -79,7 +81,7 @@ def changes_of(session: Session, resource_id: str, limit: int = 1000) -> list[di
         else:
             changed = {key: value for key, value in body.items()
                        if key not in _VOLATILE and previous.get(key) != value}
-        previous = body
+        previous_of[row.resource_type] = body
         entries.append({"seq": row.seq, "resource": row.resource_type, "action": row.action,
                         "revision_number": row.revision_number,
                         "created_at": row.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "changed": changed})

@@ -39,7 +39,9 @@ from baryon.model import host as hm
 from baryon.service import agents, feed, ml2
 from baryon.service.base import Env
 from baryon.service.context import Context
+from baryon.service.digest import ChangeDigest
 from baryon.service.errors import PolicyNotAuthorized
+from baryon.service.viewcache import ViewCache
 
 _P, _IP, _SG, _PAIR = m.Port, m.IPAllocation, m.PortSecurityGroupBinding, m.AllowedAddressPair
 
@@ -176,6 +178,9 @@ def check(ctx: Context, action: str) -> None:
         raise PolicyNotAuthorized(rule=f"rule:{action}")
 
 
+# The view each kind of agent watches.
+VIEW_KINDS = {agents.AGENT_TYPE_OVS: "ovs", agents.AGENT_TYPE_DHCP: "dhcp", agents.AGENT_TYPE_L3: "l3"}
+
 ViewCompute = Callable[[Session, str], Any]  # (session, host) -> a view with seq, etag and to_json()
 
 
@@ -189,15 +194,43 @@ class HostViews:
     def __init__(self, env: Env, kinds: dict[str, ViewCompute] | None = None):
         self.env = env
         self.kinds: dict[str, ViewCompute] = kinds if kinds is not None else {"ovs": compute}
+        self.cache = ViewCache(self.compute, ChangeDigest(env.db.read))
 
     @staticmethod
     def check(ctx: Context, action: str = "get_host_view") -> None:
         check(ctx, action)
 
     def view(self, ctx: Context, host: str, kind: str = "ovs") -> Any:
+        """The view computed now (no cache)."""
         self.check(ctx)
+        return self.compute(kind, host)
+
+    def compute(self, kind: str, host: str) -> Any:
         with self.env.db.read() as session:
             return self.kinds[kind](session, host)
+
+    def watched(self, ctx: Context, host: str, kind: str, latest: int) -> Any:
+        """The view as of sequence ``latest`` at least, from this process's cache while no change
+        concerns it (``ViewCache``): what the long-polls answer."""
+        self.check(ctx)
+        return self.cache.view(kind, host, latest)
+
+    def realised(self, rows: list[m.Agent]) -> dict[str, int]:
+        """For each agent (rows of ``agents``) whose view still has the etag it reported realised
+        with its ``realised_seq``, that view's sequence: every change since left the agent
+        current. The others (behind, no etag reported, a kind without views) are left out."""
+        wanted = [r for r in rows if r.realised_etag and VIEW_KINDS.get(r.agent_type) in self.kinds]
+        if not wanted:
+            return {}
+        latest = self.last_seq()
+        result = {}
+        for row in wanted:
+            if row.realised_seq >= latest:
+                continue
+            view = self.cache.view(VIEW_KINDS[row.agent_type], row.host, latest)
+            if view.etag == row.realised_etag:
+                result[row.id] = view.seq
+        return result
 
     def seq(self, ctx: Context) -> int:
         self.check(ctx, "get_change_seq")

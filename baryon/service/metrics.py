@@ -2,20 +2,21 @@
 
 ``StateCollector`` is a prometheus_client collector: each ``collect()`` runs one read
 transaction (the change log's sequence and the agents table) and computes, as every API read
-does, liveness from the heartbeat and ``[DEFAULT] agent_down_time``. Nothing is kept in the
-process, so any API worker answers the same.
+does, liveness from the heartbeat and ``[DEFAULT] agent_down_time``, and the realised sequences
+as ``/v2.0/agents`` does, so any API worker answers the same.
 
 - ``baryon_change_log_seq``: the change log's last sequence;
-- per agent (``agent_type``, ``host``): ``baryon_agent_realised_seq`` (the highest sequence the
-  agent reported realised on its host), ``baryon_agent_seq_lag`` (the log's sequence minus that:
-  it grows while an agent that stopped reporting falls behind the changes), ``baryon_agent_alive``
+- per agent (``agent_type``, ``host``): ``baryon_agent_realised_seq`` (the sequence up to which the
+  agent has realised its host's view, as ``/v2.0/agents`` shows it), ``baryon_agent_seq_lag`` (the
+  log's sequence minus that: it grows while an agent that stopped reporting falls behind the
+  changes that concern it), ``baryon_agent_alive``
   (1 or 0) and ``baryon_agent_heartbeat_age_seconds``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily
@@ -58,15 +59,20 @@ def families(seq: int, agents: list[AgentProgress], down_time: int, moment: dt.d
 
 
 class StateCollector:
-    def __init__(self, env: Env) -> None:
+    """``realised``: agent rows -> {agent id: realised sequence beyond its report}
+    (``HostViews.realised``, as ``/v2.0/agents`` shows it); None: the reported one."""
+
+    def __init__(self, env: Env, realised: Callable[[list[m.Agent]], dict[str, int]] | None = None) -> None:
         self.env = env
+        self.realised = realised
 
     def read(self) -> tuple[int, list[AgentProgress]]:
         with self.env.db.read() as session:
             seq = feed.last_seq(session)
-            rows = session.execute(select(m.Agent.agent_type, m.Agent.host, m.Agent.realised_seq,
-                                          m.Agent.heartbeat_timestamp).order_by(m.Agent.agent_type, m.Agent.host))
-            return seq, [AgentProgress(*row) for row in rows]
+            rows = list(session.execute(select(m.Agent).order_by(m.Agent.agent_type, m.Agent.host)).scalars())
+        current = self.realised(rows) if self.realised is not None and rows else {}
+        return seq, [AgentProgress(r.agent_type, r.host, max(r.realised_seq, current.get(r.id, 0)),
+                                   r.heartbeat_timestamp) for r in rows]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         seq, agents = self.read()

@@ -61,6 +61,7 @@ class Report:
     ports: dict[str, str] = field(default_factory=dict)
     routers: dict[str, RouterStatus] = field(default_factory=dict)
     floatingips: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None  # the etag of the view realised at ``seq``
 
 
 def _hosted_routers(host: str) -> Select:
@@ -113,8 +114,8 @@ class StatusReports:
                 feed.record(session, "router", "update", body)
             for body in l3.floatingip_bodies(session, changed_fips):
                 feed.record(session, "floatingip", "update", body)
-            if report.seq > agent.realised_seq:
-                agent.realised_seq = report.seq
+            if report.seq > agent.realised_seq or (report.seq == agent.realised_seq and report.etag):
+                agent.realised_seq, agent.realised_etag = report.seq, report.etag
             known = {row.id for row in [*ports, *routers_, *fips]}
             reported = {*report.ports, *report.routers, *report.floatingips}
             return (sorted(row.id for row in [*changed_ports, *changed_routers, *changed_fips]),

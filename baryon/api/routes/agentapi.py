@@ -7,13 +7,16 @@
   ``E`` (or ``E`` is absent): ``200 {"seq", "etag", "view": {...}}`` at once. Else the request
   waits, up to ``S`` seconds (default 0, at most 60), for a change of the view; if one comes, the
   same full answer; if not, ``200 {"seq": N, "etag": E}`` without ``view``: unchanged up to
-  change-log sequence ``N``. With ``seq`` (the sequence of the agent's previous answer), a log that
-  moved past it in between also ends the wait within a second. Every kind takes the same path
+  change-log sequence ``N``. Changes that leave the view as it was do not end the wait
+  (``watch.until_changed``). ``seq`` (the sequence of the agent's previous answer) is accepted
+  and checked, for the agents of earlier releases, and not used. Every kind takes the same path
   (``host_view``); another kind is a 404.
-- ``POST /agent/v1/hosts/{host}/status`` with ``{"agent_type", "seq", "ports": {id: "ACTIVE" |
+- ``POST /agent/v1/hosts/{host}/status`` with ``{"agent_type", "seq", "etag", "ports": {id: "ACTIVE" |
   "DOWN"}, "routers": {id: {"status": "ACTIVE" | "ERROR", "reason": text}}, "floatingips": {id:
   "ACTIVE" | "DOWN" | "ERROR"}}`` (``ports``, ``routers``, ``floatingips`` optional): the agent's
-  report (``service.portstatus``) -> ``200 {"seq", "updated", "ignored"}``; 404
+  report (``service.portstatus``; ``etag``, optional: that of the view realised at ``seq``, which
+  lets the server count the agent current while its view keeps it) -> ``200 {"seq", "updated",
+  "ignored"}``; 404
   ``AgentNotFoundByTypeHost`` when no such agent registered.
 - ``GET /agent/v1/seq`` -> ``200 {"seq": N}``: the change log's current sequence.
 - ``GET /agent/v1/changes?resource_id=ID`` -> ``200 {"changes": [{"seq", "resource", "action",
@@ -43,7 +46,7 @@ from baryon.service import portstatus
 from baryon.service.services import Services
 
 PREFIX = "/agent/v1"
-REPORT_KEYS = ("agent_type", "seq", "ports", "routers", "floatingips")
+REPORT_KEYS = ("agent_type", "seq", "etag", "ports", "routers", "floatingips")
 
 
 def parse_wait(raw: str | None) -> float:
@@ -115,8 +118,11 @@ def parse_report(raw: bytes) -> portstatus.Report:
         raise req.bad(f"Invalid input for agent_type. Reason: '{agent_type}' is not a valid agent type.")
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
         raise req.bad(f"Invalid input for seq. Reason: '{seq}' is not a non-negative integer.")
+    etag = body.get("etag")
+    if etag is not None and (not isinstance(etag, str) or not 0 < len(etag) <= 64):
+        raise req.bad(f"Invalid input for etag. Reason: '{etag}' is not an etag.")
     return portstatus.Report(
-        agent_type=agent_type, seq=seq, ports=_statuses(body, "ports", portstatus.STATUSES, "port"),
+        agent_type=agent_type, seq=seq, etag=etag, ports=_statuses(body, "ports", portstatus.STATUSES, "port"),
         routers=_router_statuses(body),
         floatingips=_statuses(body, "floatingips", portstatus.FLOATINGIP_STATUSES, "floating IP"))
 
@@ -131,9 +137,9 @@ def routes(services: Services, watch: SeqWatch) -> list[Route]:
             host = request.path_params["host"]
             etag = request.query_params.get("etag") or None
             wait = parse_wait(request.query_params.get("wait"))
-            known = parse_seq(request.query_params.get("seq"))
-            view = await until_changed(lambda: views.view(ctx, host, kind), etag, wait, watch,
-                                       request.is_disconnected, known)
+            parse_seq(request.query_params.get("seq"))  # NOTE: checked, no longer used (see the module doc)
+            view = await until_changed(lambda latest: views.watched(ctx, host, kind, latest), etag, wait, watch,
+                                       request.is_disconnected)
             body: dict[str, Any] = {"seq": view.seq, "etag": view.etag}
             if view.etag != etag:
                 body["view"] = view.to_json()
