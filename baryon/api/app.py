@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from baryon import config
-from baryon.api import faults, metrics
+from baryon.api import faults, metrics, siblings
 from baryon.api.routes import agentapi, agents as agent_routes, meta, quotas as quota_routes, resources
 from baryon.api.routes import routers as router_routes
 from baryon.api.routes import topology as topology_routes
@@ -68,9 +68,17 @@ def create_app(settings: config.Settings, db: Database | None = None) -> Starlet
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         undo = stop_waits_on_exit_signals(services.env.bell)  # long-polls end when the server stops
-        yield
-        undo()
-        db.dispose()
+        sibling_dir = os.environ.get(siblings.ENV)
+        peers = siblings.Siblings(sibling_dir, services.env.bell) if sibling_dir else None
+        if peers is not None:
+            peers.start()  # commits of the other workers wake this one's long-polls at once
+        try:
+            yield
+        finally:
+            if peers is not None:
+                peers.stop()
+            undo()
+            db.dispose()
 
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,  # type: ignore[arg-type]
                     middleware=[Middleware(metrics.RequestMetrics)])

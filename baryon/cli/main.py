@@ -58,7 +58,7 @@ def _bound_socket(host: str, port: int) -> socket.socket:
 def cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from baryon.api import app as api_app, metrics as api_metrics
+    from baryon.api import app as api_app, metrics as api_metrics, siblings
     from baryon.db import migrate
 
     settings = _load(args.config_file)
@@ -89,8 +89,9 @@ def cmd_server(args: argparse.Namespace) -> int:
         uvicorn.run(api_app.create_app(settings), **common)  # type: ignore[arg-type]
     else:
         os.environ[api_app.CONFIG_ENV] = os.pathsep.join(os.path.abspath(f) for f in args.config_file)
-        # The workers' metrics add up in files of a private directory (api.metrics).
-        with api_metrics.multiprocess_dir():
+        # The workers' metrics add up in files of a private directory (api.metrics); they tell
+        # each other of their commits through sockets in another (api.siblings).
+        with api_metrics.multiprocess_dir(), siblings.directory():
             uvicorn.run("baryon.api.app:worker_app", factory=True, workers=workers, **common)  # type: ignore[arg-type]
     return 0
 

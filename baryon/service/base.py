@@ -57,7 +57,7 @@ class Env:
 
         result = self.db.write(unit)
         if flushed[0] is not None:
-            self.bell.ring(flushed[0])
+            self.bell.committed(flushed[0])
         return result
 
 

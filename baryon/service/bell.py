@@ -1,6 +1,7 @@
 """The change bell: this process's "the change log has moved" signal, for long-polls.
 
-``Env.write`` rings it with the last sequence a committed transaction flushed; anything else
+``Env.write`` rings it with the last sequence a committed transaction flushed (``committed``,
+which also tells the server's other API workers, ``api.siblings``); anything else
 that learns the log's sequence (the agent API's poll of ``feed.last_seq``, which sees other
 workers and other servers) rings it too. ``wait(after, timeout)`` is awaited on an asyncio
 loop: it holds no thread and no database connection, and returns as soon as the bell has heard
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 
 def _wake(future: asyncio.Future) -> None:
@@ -29,6 +31,7 @@ class ChangeBell:
         self._seq = 0
         self._closed = False
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = set()
+        self.on_commit: Callable[[int], None] | None = None
 
     @property
     def seq(self) -> int:
@@ -38,6 +41,14 @@ class ChangeBell:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def committed(self, seq: int) -> None:
+        """This process committed ``seq``: ring, and tell ``on_commit`` (the other API workers of
+        this server, ``api.siblings``), if set."""
+        self.ring(seq)
+        tell = self.on_commit
+        if tell is not None:
+            tell(seq)
 
     def ring(self, seq: int) -> None:
         with self._lock:
