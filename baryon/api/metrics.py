@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -43,6 +41,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from baryon.api.envdir import private_dir
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METHODS = frozenset(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
@@ -140,20 +140,9 @@ def routes(*collectors: Collector) -> list[Route]:
     return [Route("/metrics", metrics, methods=["GET"])]
 
 
-@contextlib.contextmanager
-def multiprocess_dir() -> Iterator[str]:
+def multiprocess_dir() -> contextlib.AbstractContextManager[str]:
     """A private, fresh ``PROMETHEUS_MULTIPROC_DIR`` for the API workers started inside the block
     (they inherit the environment); removed, and the variable restored, at the end.
     NOTE: it must be set before a worker imports prometheus_client (workers are spawned, so they
     import everything afresh); a stale directory would add a previous run's counts."""
-    path = tempfile.mkdtemp(prefix="baryon-metrics-")
-    previous = os.environ.get(MULTIPROC_ENV)
-    os.environ[MULTIPROC_ENV] = path
-    try:
-        yield path
-    finally:
-        if previous is None:
-            os.environ.pop(MULTIPROC_ENV, None)
-        else:
-            os.environ[MULTIPROC_ENV] = previous
-        shutil.rmtree(path, ignore_errors=True)
+    return private_dir(MULTIPROC_ENV, "baryon-metrics-")

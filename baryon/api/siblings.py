@@ -19,14 +19,12 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import socket
 import struct
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
+from baryon.api.envdir import private_dir
 from baryon.service.bell import ChangeBell
 
 LOG = logging.getLogger(__name__)
@@ -35,21 +33,10 @@ RELIST_INTERVAL = 1.0
 _SEQ = struct.Struct("!Q")
 
 
-@contextlib.contextmanager
-def directory() -> Iterator[str]:
+def directory() -> contextlib.AbstractContextManager[str]:
     """A private, fresh directory for the workers started inside the block (named in ``ENV``,
     which they inherit); removed, and the variable restored, at the end."""
-    path = tempfile.mkdtemp(prefix="baryon-siblings-")
-    previous = os.environ.get(ENV)
-    os.environ[ENV] = path
-    try:
-        yield path
-    finally:
-        if previous is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = previous
-        shutil.rmtree(path, ignore_errors=True)
+    return private_dir(ENV, "baryon-siblings-")
 
 
 class Siblings:
