@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark of the Open vSwitch agent in a real lab: port to wire, resync on restart, SIGTERM, footprint.
 
-    .venv/bin/python bench/agent.py [--vms 100] [--resync-ports 1000] [--remote-ports 0]
+    .venv/bin/python bench/agent.py [--vms 100] [--resync-ports 1000] [--remote-ports 0] [--node-ports 0]
                                     [--arp-retrans-ms 10] [--idle 10] [--settle 5]
                                     [--write] [--results bench/RESULTS.md]
 
@@ -19,6 +19,17 @@ gives. VMs are made and deleted with the lab's Python API in this process (``Lab
 
 What it measures (network ``bench``, vxlan, with one IPv4 subnet, made through the API):
 
+0. node fill (``--node-ports N``, default 0: none): before anything is measured, N ports bound to
+   compute1 on a second vxlan network ``fill`` (10.60.0.0/N, no DHCP, no port on compute2: only
+   compute1's agent has them in its view), made in bulk POSTs of 100 (explicit addresses), then
+   their VIFs as OVS internal ports on compute1's br-int in ONE ovs-vsctl transaction through
+   compute1's own OVSDB socket (as part 2 below), until all are ACTIVE: every measurement below
+   then runs with compute1's agent handling N more wired ports (part 2's restart reconciles
+   N + ``--resync-ports`` ports). Issue 11: every agent keeps its targets at 1,000 ports per node.
+   Run time on 2 loaded CPUs: ``--node-ports 1000 --vms 30`` took 4.8 minutes (fill 21 s); with
+   the default 100 VMs part 1 alone takes 10 to 25 minutes there (5 to 20 s per VM), and the
+   lab's own plug (``ovs-vsctl --timeout=10``) may time out: such a VM is counted as failed (never
+   ACTIVE, never answered) and the run goes on.
 1. port to wire: VM ``peer`` on compute2, then ``--vms`` VMs on compute1 one after the other. t0
    is taken just before ``vms.create`` (which POSTs the port bound to compute1 and then plugs the
    VM as os-vif's hybrid plug does: both are inside "create"); then, every 5 ms, the port's status
@@ -34,7 +45,10 @@ What it measures (network ``bench``, vxlan, with one IPv4 subnet, made through t
    and the CPU time of compute1's ovs-vswitchd and agent, compute2's agent and the server is
    counted per VM (the first and the last 10 VMs are compared: the node fills up). NOTE: the
    5 ms status poll itself costs the server roughly a millisecond of CPU per GET.
-2. wiring and resync: ``--resync-ports`` ports bound to compute1 in one bulk POST (compute2's
+2. wiring and resync: ``--resync-ports`` ports bound to compute1 in one bulk POST (in bulk POSTs of
+   100 with ``--node-ports``; a port whose binding failed because compute1's agent counted as
+   dead then, its heartbeat answered late by a busy server on a loaded machine (the lab's
+   agent_down_time is 15 s), is bound again once the agent is alive, and the report says so) (compute2's
    agent installs their l2population flows: flows installed per second = its "+N" flows over the
    time from the POST's answer to its log line, view to bundle). With ``--remote-ports M``, M
    more ports are then bound to compute2 without a VIF (compute1 then holds 2 l2population flows
@@ -42,12 +56,17 @@ What it measures (network ``bench``, vxlan, with one IPv4 subnet, made through t
    about 20). Then the compute1 ports' OVS internal ports ("qvo" + id[:11], iface-id,
    attached-mac, iface-status) on compute1's br-int in ONE ovs-vsctl transaction, timed until
    every port is ACTIVE (initial wiring). Then compute1's agent flows are recorded with their
-   durations, its agent is killed (-9), one change is committed that concerns no host (a network
-   without ports) so that the current sequence S exceeds what it realised, and the agent is
-   started again (the lab's ``agents.start``, what ``lab up`` does): time from its start to
-   ``realised_seq >= S`` (fully reconciled: it reports only after a whole successful reconcile).
+   durations, its agent is killed (-9), one change is committed that CONCERNS compute1 (a port
+   bound to compute2 without a VIF on ``bench``, where compute1 has its ports: compute1's view
+   gains that port and its agent must add its l2population flows) so that the current sequence S
+   exceeds what it realised, and the agent is started again (the lab's ``agents.start``, what
+   ``lab up`` does): time from its start to ``realised_seq >= S`` (fully reconciled: it reports
+   only after a whole successful reconcile). NOTE: the change must concern compute1: the server
+   shows an agent's ``realised_seq`` as current to the log for as long as its view keeps the
+   etag the agent last reported with it, so after a change elsewhere (a network without ports,
+   say) the killed agent would count as caught up at once and the figure would mean nothing.
    Every agent flow present before must be present after with a duration that kept growing:
-   flows reset must be 0.
+   flows reset must be 0 (the change's own flows are counted as new).
 3. SIGTERM: time for compute1's agent (with those ports) to exit after ``kill -TERM`` (polling
    /proc/PID every 5 ms); then ``baryon lab up`` (timed) starts it again.
 4. footprint: VmRSS of every agent (and of the lab's other daemons), and their CPU over ``--idle``
@@ -66,7 +85,6 @@ import argparse
 import contextlib
 import ctypes
 import datetime as dt
-import ipaddress
 import math
 import os
 import re
@@ -78,7 +96,6 @@ import struct
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -292,6 +309,7 @@ class VmTiming:
     wired_s: float | None = None  # compute1's agent logged its OVSDB op(s) (the VIF tagged)
     t0_wall: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)  # "node process" -> CPU seconds until the VM was done
+    error: str = ""  # the create call failed (e.g. the plug's ovs-vsctl timed out): neither ACTIVE nor answered
 
 
 def subnet_cidr(ports: int) -> str:
@@ -336,7 +354,10 @@ def time_vm(probe: Probe, name: str, ident: int) -> VmTiming:
     drain(probe.sock)
     ticks = {label: labkit.cpu_ticks(pid) for label, pid in probe.cpu_pids.items()}
     t0_wall, t0 = time.time(), time.monotonic()
-    vm = make_vm(probe.lab, name, "compute1", probe.network_id)
+    try:
+        vm = make_vm(probe.lab, name, "compute1", probe.network_id)
+    except BenchError as exc:  # counted as a failure (never ACTIVE, never answered); the run goes on
+        return VmTiming(name, "-", time.monotonic() - t0, None, None, 0, t0_wall=t0_wall, error=str(exc))
     created = time.monotonic()
     address = vm.addresses[0].split("/")[0]
     deadline = t0 + VM_TIMEOUT
@@ -375,6 +396,9 @@ def measure_port_to_wire(lab: Lab, api: Api, network_id: str, count: int, arp_re
             for i in range(1, count + 1):
                 t = time_vm(probe, f"vm{i}", (os.getpid() + i) & 0xFFFF)
                 timings.append(t)
+                if t.error:
+                    say(f"{t.name}: create FAILED after {_ms(t.create_s)}: {t.error[-300:]}")
+                    continue
                 say(f"{t.name} {t.address}: create {_ms(t.create_s)}, ACTIVE {_ms(t.active_s)}, "
                     f"first reply {_ms(t.ping_s)} ({t.requests} requests)")
         finally:
@@ -382,7 +406,11 @@ def measure_port_to_wire(lab: Lab, api: Api, network_id: str, count: int, arp_re
     attribute_log_lines(lab, timings)
     started = time.monotonic()
     for t in timings:
-        vms.delete(lab, t.name)
+        try:
+            vms.delete(lab, t.name)
+        except (host.LabError, ApiError) as exc:
+            if not t.error:
+                raise BenchError(f"vm delete {t.name}: {exc}") from None
     say(f"deleted the {count} timed VMs in {time.monotonic() - started:.1f} s (peer stays)")
     return timings
 
@@ -404,6 +432,7 @@ class Wiring:
     remote_post_s: float | None = None
     remote_flows: int = 0  # flows compute1's agent added for the compute2 ports
     remote_flows_s: float | None = None
+    posts: int = 1  # the bulk POSTs the ports were bound in
 
 
 @dataclass
@@ -418,36 +447,12 @@ class Resync:
     all_active: bool
 
 
-def free_addresses(cidr: str, taken: set[str], count: int) -> list[str]:
-    """The first ``count`` host addresses of ``cidr`` not in ``taken`` (the gateway, .1, excluded)."""
-    network = ipaddress.ip_network(cidr)
-    hosts = (str(a) for a in network.hosts() if a != network.network_address + 1 and str(a) not in taken)
-    found = [a for _, a in zip(range(count), hosts)]
-    if len(found) < count:
-        raise BenchError(f"{cidr} has only {len(found)} free addresses, {count} wanted")
-    return found
-
-
-def bulk_bind(api: Api, network_id: str, node: str, count: int, tag: str) -> tuple[list[dict], float]:
-    """``count`` ports of the network bound to ``node`` (compute:nova) in one bulk POST; (ports, seconds).
-
-    NOTE: each with an explicit address: a bulk POST that leaves the choice to the server fails
-    (409 ConcurrentWriteConflict) as soon as two of its ports draw the same random address."""
-    subnet = api.get(f"/v2.0/subnets?network_id={network_id}")["subnets"][0]
-    taken = {ip["ip_address"] for p in api.get(f"/v2.0/ports?network_id={network_id}&fields=fixed_ips")["ports"]
-             for ip in p["fixed_ips"]}
-    addresses = free_addresses(subnet["cidr"], taken, count)
-    body = {"ports": [{"network_id": network_id, "name": f"bbench-{tag}{i}", "device_owner": "compute:nova",
-                       "device_id": str(uuid.uuid4()), "binding:host_id": node,
-                       "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": address}]}
-                      for i, address in enumerate(addresses)]}
-    started = time.monotonic()
-    ports = api.call("POST", "/v2.0/ports", body)["ports"]
-    elapsed = time.monotonic() - started
-    failed = [p["id"] for p in ports if p["binding:vif_type"] != "ovs"]
-    if failed:
-        raise BenchError(f"{len(failed)} ports not bound to {node} (binding:vif_type), e.g. {failed[0]}")
-    return ports, elapsed
+def bulk_bind(api: Api, network_id: str, node: str, count: int, tag: str,
+              chunk: int = 0) -> tuple[list[dict], float]:
+    """``count`` ports of the network bound to ``node`` (compute:nova) in ONE bulk POST (in POSTs of
+    ``chunk`` when given); (ports, seconds). Each with an explicit address (``labkit.create_ports``)."""
+    return labkit.create_ports(api, network_id, count, f"bbench-{tag}", node=node, chunk=chunk or max(1, count),
+                               rebind=True)
 
 
 def flows_added_since(lab: Lab, node: str, since_wall: float) -> tuple[int, float | None]:
@@ -460,26 +465,19 @@ def flows_added_since(lab: Lab, node: str, since_wall: float) -> tuple[int, floa
 
 
 def bind_and_propagate(lab: Lab, api: Api, network_id: str, node: str, count: int, tag: str,
-                       observer: str) -> tuple[list[dict], float, int, float | None]:
+                       observer: str, chunk: int = 0) -> tuple[list[dict], float, int, float | None]:
     """Bind ``count`` ports to ``node`` in one POST, wait until both computes realised it; (ports,
     POST seconds, flows ``observer``'s agent added for them, seconds from the POST's answer to its line)."""
-    ports, post_s = bulk_bind(api, network_id, node, count, tag)
+    before = time.time()
+    ports, post_s = bulk_bind(api, network_id, node, count, tag, chunk)
     answered = time.time()
     wait_realised(api, ("compute1", "compute2"), api.seq())
-    added, after = flows_added_since(lab, observer, answered)
+    # NOTE: counted from the first POST (with chunks, the agent adds the first ones' flows while
+    # the last POSTs run), timed from the last POST's answer.
+    added, last = flows_added_since(lab, observer, before)
+    after = None if last is None else max(0.0, before + last - answered)
     say(f"{count} ports bound to {node}: POST {post_s:.2f} s; {observer}'s agent +{added} flows after {_s(after)}")
     return ports, post_s, added, after
-
-
-def internal_ports_args(ports: list[dict]) -> list[str]:
-    """ovs-vsctl arguments adding one internal port per API port to br-int, as a VIF would look."""
-    args = []
-    for port in ports:
-        name = "qvo" + port["id"][:11]
-        args += ["--", "add-port", "br-int", name, "--", "set", "Interface", name, "type=internal",
-                 f"external_ids:iface-id={port['id']}", f"external_ids:attached-mac={port['mac_address']}",
-                 "external_ids:iface-status=active", f"external_ids:vm-uuid={port['device_id']}"]
-    return args
 
 
 def not_active(api: Api, network_id: str, node: str) -> int:
@@ -498,15 +496,15 @@ def vsctl(lab: Lab, node: str, args: list[str], timeout: float = WIRE_TIMEOUT) -
         raise BenchError(str(exc)[:2000]) from None
 
 
-def measure_wiring(lab: Lab, api: Api, network_id: str, count: int, remote: int) -> Wiring:
+def measure_wiring(lab: Lab, api: Api, network_id: str, count: int, remote: int, chunk: int = 0) -> Wiring:
     ports, post_s, l2pop_flows, l2pop_s = bind_and_propagate(lab, api, network_id, "compute1", count, "r",
-                                                             "compute2")
+                                                             "compute2", chunk)
     remote_post_s, remote_flows, remote_flows_s = None, 0, None
     if remote:  # after: compute1 takes l2population entries only for networks it has a port on
         _, remote_post_s, remote_flows, remote_flows_s = bind_and_propagate(
-            lab, api, network_id, "compute2", remote, "remote", "compute1")
+            lab, api, network_id, "compute2", remote, "remote", "compute1", chunk)
     since, started = time.time(), time.monotonic()
-    vsctl(lab, "compute1", internal_ports_args(ports))
+    vsctl(lab, "compute1", labkit.internal_ports_args(ports))
     vsctl_s = time.monotonic() - started
     labkit.wait_for(lambda: not_active(api, network_id, "compute1") == 0, WIRE_TIMEOUT, f"{count} ports ACTIVE", 0.02)
     wired_s = time.monotonic() - started
@@ -514,7 +512,7 @@ def measure_wiring(lab: Lab, api: Api, network_id: str, count: int, remote: int)
     flows = {b: len(agent_flows(lab, "compute1", b)) for b in ("br-int", "br-tun")}
     say(f"internal ports: ovs-vsctl {vsctl_s:.2f} s, all ACTIVE after {wired_s:.2f} s; compute1 flows {flows}")
     return Wiring(count, remote, post_s, l2pop_flows, l2pop_s, vsctl_s, wired_s, ops, flows,
-                  remote_post_s, remote_flows, remote_flows_s)
+                  remote_post_s, remote_flows, remote_flows_s, math.ceil(count / chunk) if chunk else 1)
 
 
 _STATS_FIELDS = ("duration=", "n_packets=", "n_bytes=", "idle_age=", "hard_age=")
@@ -549,14 +547,19 @@ def compare_flows(before: dict[str, float], after: dict[str, float], elapsed: fl
     return missing, reset, new
 
 
-def restart_agent(lab: Lab, api: Api, state_dir: Path) -> tuple[float, float, float]:
-    """Kill -9 compute1's agent, commit a change no host's view holds, start the agent again.
-    Returns (kill time, start time, the wall time of the start) on the monotonic clock."""
+def restart_agent(lab: Lab, api: Api, state_dir: Path, network_id: str) -> tuple[float, float, float]:
+    """Kill -9 compute1's agent, commit a change that concerns it (a port bound to compute2, no
+    VIF, on ``network_id`` where compute1 has ports: its l2population flows are compute1's to add),
+    start the agent again. Returns (kill time, start time, the wall time of the start) on the
+    monotonic clock.
+
+    NOTE: a change compute1's view does not hold would leave its reported etag current: the
+    server would show its realised_seq caught up before the agent even started (module doc)."""
     pid = lab_pids(state_dir)[("compute1", "ovs-agent")]
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
     labkit.wait_for(lambda: not host.ours(pid, lab.paths.marker), 10, f"agent {pid} to die", 0.005)
-    labkit.create_network(api, "bbench-marker", None)  # seq moves on; compute1's view does not change
+    bulk_bind(api, network_id, "compute2", 1, "marker")  # seq moves on; compute1's view changes
     start_wall, started = time.time(), time.monotonic()
     agents.start(lab.paths, lab.topology.node("compute1"), "ovs")
     return killed, started, start_wall
@@ -567,7 +570,7 @@ def measure_resync(lab: Lab, api: Api, state_dir: Path, network_id: str) -> Resy
     time.sleep(1.0)  # every flow at least 1 s old: one re-added later cannot pass for an old one
     before = {b: agent_flows(lab, "compute1", b) for b in bridges}
     dumped = time.monotonic()
-    killed, started, start_wall = restart_agent(lab, api, state_dir)
+    killed, started, start_wall = restart_agent(lab, api, state_dir, network_id)
     target = api.seq()
     reconciled = wait_realised(api, ("compute1",), target)
     after = {b: agent_flows(lab, "compute1", b) for b in bridges}
@@ -632,6 +635,17 @@ def measure_footprint(state_dir: Path, settle: float, seconds: float) -> tuple[l
 # --------------------------------------------------------------------------- the whole run
 
 
+def fill_node(lab: Lab, api: Api, count: int) -> labkit.Fill:
+    """``--node-ports``: ``count`` ports bound to compute1 on network ``fill`` and plugged (module doc)."""
+    if not count:
+        return labkit.Fill(0, "", 0.0, 0)
+    cidr = labkit.sized_cidr("10.60.0.0", count)
+    network_id = labkit.create_network(api, "fill", cidr, dhcp=False)
+    _, fill = labkit.fill_plugged(api, network_id, "compute1", count, lambda args: vsctl(lab, "compute1", args),
+                                  f"bound to compute1 on network fill ({cidr}, vxlan, no port elsewhere), plugged")
+    return fill
+
+
 @dataclass
 class Results:
     cidr: str
@@ -642,31 +656,55 @@ class Results:
     usage: list[Usage]
     idle_s: float
     loadavg: tuple[str, str] = ("?", "?")  # 1-minute load average at the start and at the end
+    fill: labkit.Fill = field(default_factory=lambda: labkit.Fill(0, "", 0.0, 0))
+    seconds: float = 0.0  # the whole run, lab up and down included
+    rebound: list[str] = field(default_factory=list)  # labkit.REBOUND: ports bound again
+
+    @property
+    def node_ports(self) -> int:
+        """compute1's ports during parts 2 to 4: the fill and part 2's."""
+        return self.fill.ports + self.wiring.ports
 
 
 def run_all(args: argparse.Namespace, base: Path) -> Results:
     state_dir = base / "lab"
-    cidr = subnet_cidr(args.vms + args.resync_ports + args.remote_ports + 2)
-    load_start = labkit.loadavg()
+    cidr = subnet_cidr(args.vms + args.resync_ports + args.remote_ports + 3)
+    load_start, run_started = labkit.loadavg(), time.monotonic()
     with running_lab(state_dir) as lab:
-        api = Api()
-        # Static addresses: port to wire is the OVS agents' path (bench/dhcp.py measures DHCP's).
-        network_id = labkit.create_network(api, "bench", cidr, dhcp=False)
-        say(f"1. port to wire: {args.vms} VMs on compute1, peer on compute2, network bench {cidr}")
-        timings = measure_port_to_wire(lab, api, network_id, args.vms, args.arp_retrans_ms)
-        say(f"2. wiring and resync: {args.resync_ports} ports on compute1")
-        wiring = measure_wiring(lab, api, network_id, args.resync_ports, args.remote_ports)
-        resync = measure_resync(lab, api, state_dir, network_id)
-        say(f"resync: reconciled {resync.reconciled_s:.2f} s after the agent's start; flows reset {resync.reset}, "
-            f"missing {resync.missing}, new {resync.new} of {resync.flows_before}")
-        say("3. SIGTERM")
-        term = measure_sigterm(lab, state_dir)
-        say(f"agent exited {_s(term.exit_s)} after SIGTERM; lab up {term.lab_up_s:.2f} s")
-        say(f"4. footprint: {args.settle:g} s of quiet, then {args.idle:g} s of CPU")
-        usage, idle_s = measure_footprint(state_dir, args.settle, args.idle)
-        api.close()
+        try:
+            return _run(args, lab, state_dir, cidr, load_start, run_started)
+        except BenchError:
+            with contextlib.suppress(OSError):
+                say(f"the lab's logs kept in {labkit.keep_logs(state_dir, 'agent')}")
+            raise
+
+
+def _run(args: argparse.Namespace, lab: Lab, state_dir: Path, cidr: str, load_start: str,
+         run_started: float) -> Results:
+    api = Api()
+    if args.node_ports:
+        say(f"0. node fill: {args.node_ports} ports bound to compute1 and plugged")
+    fill = fill_node(lab, api, args.node_ports)
+    for line in fill.lines(""):
+        say(line)
+    # Static addresses: port to wire is the OVS agents' path (bench/dhcp.py measures DHCP's).
+    network_id = labkit.create_network(api, "bench", cidr, dhcp=False)
+    say(f"1. port to wire: {args.vms} VMs on compute1, peer on compute2, network bench {cidr}")
+    timings = measure_port_to_wire(lab, api, network_id, args.vms, args.arp_retrans_ms)
+    say(f"2. wiring and resync: {args.resync_ports} ports on compute1")
+    wiring = measure_wiring(lab, api, network_id, args.resync_ports, args.remote_ports,
+                            labkit.FILL_CHUNK if args.node_ports else 0)
+    resync = measure_resync(lab, api, state_dir, network_id)
+    say(f"resync: reconciled {resync.reconciled_s:.2f} s after the agent's start; flows reset {resync.reset}, "
+        f"missing {resync.missing}, new {resync.new} of {resync.flows_before}")
+    say("3. SIGTERM")
+    term = measure_sigterm(lab, state_dir)
+    say(f"agent exited {_s(term.exit_s)} after SIGTERM; lab up {term.lab_up_s:.2f} s")
+    say(f"4. footprint: {args.settle:g} s of quiet, then {args.idle:g} s of CPU")
+    usage, idle_s = measure_footprint(state_dir, args.settle, args.idle)
+    api.close()
     return Results(cidr, timings, wiring, resync, term, usage, idle_s,
-                   (load_start, labkit.loadavg()))
+                   (load_start, labkit.loadavg()), fill, time.monotonic() - run_started, list(labkit.REBOUND))
 
 
 # --------------------------------------------------------------------------- report
@@ -711,7 +749,7 @@ def targets(r: Results) -> list[tuple[str, str]]:
     return [
         ("port to first ping p50 <= 200 ms", f"{_ms(p50)}: {verdict(p50 <= TARGET_P50_S)}"),
         ("port to first ping p99 <= 1 s", f"{_ms(p99)}: {verdict(p99 <= TARGET_P99_S)}"),
-        (f"resync with {r.wiring.ports} ports <= 10 s, no flow removed or reset",
+        (f"resync with {r.node_ports} ports <= 10 s, no flow removed or reset",
          f"{_s(rs.reconciled_s)}, {rs.reset} reset, {rs.missing} missing: {verdict(resync_ok)}"),
         ("exit within 1 s of SIGTERM",
          f"{_s(t.exit_s)}: {verdict(t.exit_s is not None and t.exit_s <= TARGET_TERM_S)}"),
@@ -728,6 +766,10 @@ def _part1_lines(r: Results, arp_retrans_ms: int) -> list[str]:
         if stats:
             lines.append(f"   {label:<46}{_ms(stats[0]):>9}{_ms(stats[1]):>9}{_ms(stats[2]):>9}  {stats[3]}")
     lines += _growth_lines(r.vms)
+    failed = [t for t in r.vms if t.error]
+    if failed:
+        lines.append(f"   create FAILED for {len(failed)} VM(s) (counted as never ACTIVE, never answered), e.g. "
+                     f"{failed[0].name} after {_ms(failed[0].create_s)}: ...{failed[0].error[-160:]}")
     requests = statistics.median(t.requests for t in r.vms)
     lines += [f"   (echo requests every 5 ms, median {requests:g} per VM; peer's ARP retransmit time "
               f"{arp_retrans_ms} ms; log times have 1 ms resolution)",
@@ -762,7 +804,8 @@ def _growth_lines(timings: list[VmTiming]) -> list[str]:
 def _part2_lines(r: Results) -> list[str]:
     w, rs = r.wiring, r.resync
     rate = w.l2pop_flows / w.l2pop_s if w.l2pop_s else None
-    lines = [f"2. {w.ports} ports bound to compute1 in one bulk POST: {_s(w.post_s)}; compute2's agent added "
+    how = "one bulk POST" if w.posts == 1 else f"{w.posts} bulk POSTs"
+    lines = [f"2. {w.ports} ports bound to compute1 in {how}: {_s(w.post_s)}; compute2's agent added "
              f"{w.l2pop_flows} l2population flows {_s(w.l2pop_s)} after the POST's answer"
              + (f" ({rate:,.0f} flows/s, view to bundle)" if rate else "")]
     if w.remote_ports:
@@ -774,11 +817,12 @@ def _part2_lines(r: Results) -> list[str]:
               f"for ovs-vswitchd) -> all ACTIVE {_s(w.wired_s)} after its start; compute1's agent logged "
               f"{w.ovsdb_ops} OVSDB op(s)",
               "   compute1's agent flows: " + ", ".join(f"{b} {n}" for b, n in w.flows.items()),
-              f"   restart (kill -9, a change elsewhere, start): start -> realised_seq caught up (fully reconciled) "
-              f"{_s(rs.reconciled_s)} (kill -> start {_s(rs.kill_to_start_s)}); all ports still ACTIVE: "
-              f"{'yes' if rs.all_active else 'NO'}",
+              f"   restart with {r.node_ports} ports on compute1 (kill -9; a port bound to compute2 on bench, a change "
+              "that concerns compute1; start):",
+              f"   start -> realised_seq caught up (fully reconciled) {_s(rs.reconciled_s)} (kill -> start "
+              f"{_s(rs.kill_to_start_s)}); all ports still ACTIVE: {'yes' if rs.all_active else 'NO'}",
               f"   agent flows before: {rs.flows_before}; after: {rs.missing} missing, {rs.reset} with a reset "
-              f"duration, {rs.new} new",
+              f"duration, {rs.new} new (the new port's l2population flows)",
               "   restarted agent's first log lines:"] + [f"     {line}" for line in rs.first_lines]
     if not any(line.startswith("seq ") for line in rs.first_lines):
         lines.append('     (no "seq N: ... OVSDB op(s), flows ..." line: its first reconcile changed nothing)')
@@ -787,10 +831,10 @@ def _part2_lines(r: Results) -> list[str]:
 
 def _part34_lines(r: Results) -> list[str]:
     t = r.term
-    lines = [f"3. SIGTERM to compute1's agent (PID {t.pid}, {r.wiring.ports} ports): exited after {_s(t.exit_s)}; "
+    lines = [f"3. SIGTERM to compute1's agent (PID {t.pid}, {r.node_ports} ports): exited after {_s(t.exit_s)}; "
              f"`lab up` restarted it in {t.lab_up_s:.2f} s",
              *[f"     {line}" for line in t.last_lines],
-             f"4. footprint ({r.wiring.ports} ports on compute1): RSS, and CPU over {r.idle_s:.1f} s of quiet "
+             f"4. footprint ({r.node_ports} ports on compute1): RSS, and CPU over {r.idle_s:.1f} s of quiet "
              "(% of one core)",
              f"   {'node':<12}{'process':<16}{'PID':>8}{'RSS':>10}{'CPU':>9}"]
     for u in r.usage:
@@ -802,9 +846,13 @@ def _part34_lines(r: Results) -> list[str]:
 
 def report(r: Results, args: argparse.Namespace) -> str:
     lines = [f"Agents benchmark: 2-compute lab, prefix {PREFIX}, API {BENCH.api_url}; machine's 1-minute load "
-             f"average {r.loadavg[0]} at the start, {r.loadavg[1]} at the end ({os.cpu_count()} CPUs)", ""]
+             f"average {r.loadavg[0]} at the start, {r.loadavg[1]} at the end ({os.cpu_count()} CPUs); the run took "
+             f"{r.seconds / 60:.1f} min", ""]
+    if r.fill.ports:
+        lines += ["0." + line[2:] if i == 0 else line for i, line in enumerate(r.fill.lines())] + [""]
     lines += _part1_lines(r, args.arp_retrans_ms) + [""] + _part2_lines(r) + [""] + _part34_lines(r) + [""]
     lines += ["targets:"] + [f"   {what}: {result.replace('**', '')}" for what, result in targets(r)]
+    lines += [f"NOTE: {note}" for note in r.rebound]
     lines += ["", SCALE]
     return "\n".join(lines)
 
@@ -814,7 +862,8 @@ def report(r: Results, args: argparse.Namespace) -> str:
 
 def section(r: Results, args: argparse.Namespace, m: dict, text: str) -> str:
     command = labkit.command_line("bench/agent.py", args, parse_args([]), ("vms", "resync_ports", "remote_ports",
-                                                                           "arp_retrans_ms", "idle", "settle"))
+                                                                           "node_ports", "arp_retrans_ms", "idle",
+                                                                           "settle"))
     targets_note = ("Targets from the agents' issue (issue 5): port create to the first ping from another node "
                     "p50 <= 200 ms, p99 <= 1 s; an agent restart with 1,000 ports on its node fully reconciled "
                     "within 10 s, no flow of an unchanged port removed or re-added; exit within a second of SIGTERM.")
@@ -831,14 +880,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--resync-ports", type=int, default=1000, help="ports bound to compute1 for wiring and resync")
     p.add_argument("--remote-ports", type=int, default=0,
                    help="ports bound to compute2 without a VIF first (l2population flows on compute1)")
+    p.add_argument("--node-ports", type=int, default=0,
+                   help="ports bound to compute1 and plugged (network fill) before any measurement (0: none)")
     p.add_argument("--arp-retrans-ms", type=int, default=10, help="peer's ARP retransmit time (kernel: 1000)")
     p.add_argument("--idle", type=float, default=10.0, help="seconds of the idle CPU sample")
     p.add_argument("--settle", type=float, default=5.0, help="seconds of quiet before the idle sample")
     BENCH.add_write_options(p)
     args = p.parse_args(argv)
-    if args.vms < 1 or args.resync_ports < 1 or args.remote_ports < 0 or args.idle <= 0 or args.settle < 0:
-        p.error("--vms and --resync-ports must be at least 1, --remote-ports not negative, --idle positive, "
-                "--settle not negative")
+    if args.vms < 1 or args.resync_ports < 1 or args.remote_ports < 0 or args.node_ports < 0 or args.idle <= 0 \
+            or args.settle < 0:
+        p.error("--vms and --resync-ports must be at least 1, --remote-ports and --node-ports not negative, --idle "
+                "positive, --settle not negative")
+    if args.node_ports > 16000:
+        p.error("--node-ports: at most 16000 (network fill is one subnet of 10.60.0.0/18 at most)")
     if not 1 <= args.arp_retrans_ms <= 60000:
         p.error("--arp-retrans-ms: 1 to 60000")
     return args

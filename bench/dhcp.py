@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark of the DHCP agent in a real lab: port create to lease, many networks from cold, footprint, agent restart.
 
-    .venv/bin/python bench/dhcp.py [--ports 100] [--networks 200] [--ports-per-network 2] [--poll-ms 10]
-                                   [--idle 30] [--settle 5] [--no-watch] [--write] [--results bench/RESULTS.md]
+    .venv/bin/python bench/dhcp.py [--ports 100] [--networks 200] [--ports-per-network 2] [--node-ports 0]
+                                   [--poll-ms 10] [--idle 30] [--settle 5] [--no-watch]
+                                   [--write] [--results bench/RESULTS.md]
 
 Run it as root, on demand (it is not part of the test suite), on an otherwise idle machine. One
 2-compute lab with its agents (``baryon lab up``: the DHCP agent runs on the network node) in a
@@ -21,6 +22,14 @@ it), dnsmasq processes are found in /proc by their command line (naming their pi
 lab's state directory, as the DHCP agent finds them) and the DHCP agent is signalled by the PID
 ``baryon lab status --json`` gives.
 
+0. node fill (``--node-ports N``, default 0: none): once bench (below) is served, before anything
+   is measured, N more ports on bench, bound nowhere like part 1's samples (the cheapest kind: no
+   OVS agent wires them, and the DHCP agent serves a port whatever its binding), made in bulk
+   POSTs of 100 (explicit addresses), until bench's host file lists every one of them: the DHCP
+   agent's view, bench's host file and its dnsmasq carry N more entries during every measurement
+   below (each sample of part 1 rewrites a host file of N + i entries and reloads dnsmasq).
+   Issue 11: every agent keeps its targets at 1,000 ports per node. A run with ``--node-ports
+   1000`` (and the defaults) took 1.8 minutes on 2 loaded CPUs (the fill 4 s).
 1. port create -> host entry served, ``--ports`` samples. Network ``bench`` (vxlan, one IPv4
    subnet with DHCP) and VM ``client`` on compute2 (its address by DHCP: busybox udhcpc, as
    ``vm create`` does). Sample i: t0 just before the POST of a port on ``bench`` bound nowhere
@@ -54,12 +63,16 @@ lab's state directory, as the DHCP agent finds them) and the DHCP agent is signa
    dnsmasq processes: count, summed RSS (each counts the pages it shares) and PSS, CPU.
 4. agent restart: every dnsmasq PID recorded; the DHCP agent killed (-9, PID from ``lab status
    --json``); client's DISCOVER answered meanwhile (leases outlive the agent); one change committed
-   that concerns no host (a network without subnet) so that the current sequence S exceeds what
-   the agent realised; ``baryon lab up`` (in a thread) starts it again. From the new agent
-   process's start (/proc/PID/stat, 10 ms resolution) to its first log line and to its
-   ``realised_seq >= S`` (``GET /v2.0/agents``, every 20 ms): the agent reports it after its first
-   whole successful run (it logs nothing when that run has nothing to do). Then, 5 s later
-   (two supervision periods), every dnsmasq PID again: restarts (PID changed), gone, new.
+   that CONCERNS the agent (a new port on bench, bound nowhere: bench's host file must gain its
+   entry) so that the current sequence S exceeds what the agent realised; ``baryon lab up`` (in a
+   thread) starts it again. From the new agent process's start (/proc/PID/stat, 10 ms resolution)
+   to its first log line and to its ``realised_seq >= S`` (``GET /v2.0/agents``, every 20 ms): the
+   agent reports it after its first whole successful run, which writes bench's files and reloads
+   (SIGHUP, not a restart) its dnsmasq. NOTE: the change must concern the agent: the server shows
+   an agent's ``realised_seq`` as current to the log for as long as its view keeps the etag the
+   agent last reported with it, so after a change elsewhere (a network without subnet, say) the
+   killed agent would count as caught up before it even started. Then, 5 s later (two
+   supervision periods), every dnsmasq PID again: restarts (PID changed), gone, new.
    Target (issue 7): 0 restarts.
 
 ``--write`` puts the result in ``--results`` as the section "## DHCP (bench/dhcp.py)", replacing it
@@ -89,7 +102,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import labkit
@@ -435,6 +448,8 @@ class PortResults:
     watch_errors: int
     view: tuple[float, float]  # one GET of the DHCP view at the end: (seconds, KiB)
     client_failure: str = ""  # the first `vm create client` failed: why, and what the lab looked like
+    network_id: str = ""  # bench's
+    fill: labkit.Fill = field(default_factory=lambda: labkit.Fill(0, "", 0.0, 0))
 
 
 def diagnose(lab: Lab, api: Api, network_id: str) -> str:
@@ -453,13 +468,38 @@ def diagnose(lab: Lab, api: Api, network_id: str) -> str:
     return "; ".join(found)
 
 
+def host_file_lists(lab: Lab, network_id: str, macs: list[str]) -> bool:
+    """The network's host file (the DHCP agent's) lists every one of ``macs``."""
+    try:
+        text = (dhcp_dir(lab) / network_id / "host").read_text().lower()
+    except OSError:
+        return False
+    return all(mac.lower() in text for mac in macs)
+
+
+def fill_bench(lab: Lab, api: Api, network_id: str, count: int) -> labkit.Fill:
+    """``--node-ports``: ``count`` ports on bench, bound nowhere, until its host file lists them all."""
+    if not count:
+        return labkit.Fill(0, "", 0.0, 0)
+    started = time.monotonic()
+    ports, post_s = labkit.create_ports(api, network_id, count, "bbench-fill")
+    macs = [p["mac_address"] for p in ports]
+    labkit.wait_for(lambda: host_file_lists(lab, network_id, macs), labkit.FILL_TIMEOUT,
+                    f"bench's host file to list the {count} fill ports", 0.1)
+    return labkit.Fill(count, "on network bench, bound nowhere", post_s, math.ceil(count / labkit.FILL_CHUNK),
+                       ready_s=time.monotonic() - started, ready_what="bench's host file lists them all")
+
+
 def measure_ports(lab: Lab, api: Api, args: argparse.Namespace,
                   stoppable: list[Callable[[], None]]) -> tuple[PortResults, DhcpClient, str]:
-    """Part 1; (its results, client's DHCP socket, client's MAC)."""
-    cidr = subnet_cidr(args.ports + 10)
+    """Part 1 (after the node fill, ``--node-ports``); (its results, client's DHCP socket, client's MAC)."""
+    cidr = subnet_cidr(args.ports + args.node_ports + 10)
     network_id = labkit.create_network(api, "bench", cidr)
     confs = dhcp_dir(lab)
     labkit.wait_for(lambda: dnsmasqs(confs).get(network_id), 30, "bench's dnsmasq", 0.05)
+    fill = fill_bench(lab, api, network_id, args.node_ports)
+    for line in fill.lines(""):
+        say(line)
     try:
         client_vm = make_vm(lab, "client", CLIENT_NODE, network_id)
         client_failure = ""
@@ -500,7 +540,7 @@ def measure_ports(lab: Lab, api: Api, args: argparse.Namespace,
     if watch is not None:
         watch.stop()
     results = PortResults(cidr, client_vm.addresses[0], rtt, samples, before, after, restarts, interval, args.watch,
-                          watch.errors if watch else 0, view_cost(), client_failure)
+                          watch.errors if watch else 0, view_cost(), client_failure, network_id, fill)
     return results, client, client_vm.mac
 
 
@@ -705,7 +745,8 @@ class Restart:
 
 
 def measure_restart(lab: Lab, api: Api, state_dir: Path, client: DhcpClient, client_mac: str,
-                    interval: float) -> Restart:
+                    interval: float, network_id: str) -> Restart:
+    """Part 4; ``network_id``: bench's, where the change made while the agent is dead goes."""
     confs = dhcp_dir(lab)
     log = LogTail(agent_log(lab))
     before = dnsmasqs(confs)
@@ -715,7 +756,9 @@ def measure_restart(lab: Lab, api: Api, state_dir: Path, client: DhcpClient, cli
     labkit.wait_for(lambda: not host.ours(old_pid, lab.paths.marker), 10, f"DHCP agent {old_pid} to die", 0.005)
     ex = client.exchange(client_mac, time.monotonic() + 3.0, interval, request=False)
     served_while_dead = None if ex.offered is None else ex.offered - ex.started
-    labkit.create_network(api, "bbench-marker", None)  # the sequence moves on; no host's view changes
+    # The sequence moves on AND the agent's view changes (see the module doc: a change elsewhere
+    # would leave the etag it reported current, and its realised_seq caught up at once).
+    labkit.create_ports(api, network_id, 1, "bbench-marker")
     target = api.seq()
     pidfile = lab.paths.run(DHCP_NODE) / "dhcp-agent.pid"
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab-up") as pool:
@@ -763,6 +806,7 @@ class Results:
     restart: Restart
     loadavg: tuple[str, str]
     left_by_down: int = 0  # dnsmasq processes `lab down` left running (stopped by this script)
+    seconds: float = 0.0  # the whole run, lab up and down included
 
 
 def keep_logs(state_dir: Path) -> Path:
@@ -789,7 +833,7 @@ def run_all(args: argparse.Namespace, base: Path) -> Results:
     # Bench.start does it too, in the working tree after 4966a35), no port made after a dnsmasq
     # started is ever served (the agent of 4966a35 only warns "... is not traversable by others").
     base.chmod(0o755)
-    load_start = labkit.loadavg()
+    load_start, run_started = labkit.loadavg(), time.monotonic()
     left: list[int] = []
     stoppable: list[Callable[[], None]] = []
     with running_lab(state_dir, left) as lab:
@@ -804,8 +848,9 @@ def run_all(args: argparse.Namespace, base: Path) -> Results:
             footprint = measure_footprint(lab, state_dir, args.settle, args.idle)
             say(f"DHCP agent RSS {_mib(footprint.agent_rss_kib)}, CPU {_pct(footprint.agent_cpu_pct)}; "
                 f"{footprint.dnsmasq_count} dnsmasq, RSS {_mib(footprint.dnsmasq_rss_kib)} in all")
-            say("4. agent restart (kill -9, a change elsewhere, lab up)")
-            restart = measure_restart(lab, api, state_dir, client, client_mac, args.poll_ms / 1000)
+            say("4. agent restart (kill -9, a new port on bench, lab up)")
+            restart = measure_restart(lab, api, state_dir, client, client_mac, args.poll_ms / 1000,
+                                      ports.network_id)
             say(f"restart: reconciled {_ms(restart.reconciled_s)} after the agent's start; dnsmasq restarted "
                 f"{len(restart.restarted)}, gone {len(restart.gone)}, new {len(restart.new)} of {restart.networks}")
         except BenchError:
@@ -819,6 +864,7 @@ def run_all(args: argparse.Namespace, base: Path) -> Results:
             api.close()
     results = Results(ports, cold, footprint, restart, (load_start, labkit.loadavg()))
     results.left_by_down = len(left)
+    results.seconds = time.monotonic() - run_started
     return results
 
 
@@ -863,7 +909,8 @@ def _part1_lines(p: PortResults) -> list[str]:
     ss = p.samples
     rtt = [r.offered - r.started for r in p.rtt if r.offered]
     lines = [f"1. port create -> host entry served: {len(ss)} ports on network bench {p.cidr} (vxlan), bound nowhere, "
-             "each with a MAC of ours;",
+             "each with a MAC of ours" + (f" (bench holds the {p.fill.ports} fill ports too)" if p.fill.ports else "")
+             + ";",
              f"   client on {CLIENT_NODE} ({p.client_address}, by DHCP) sends from its eth0 a DHCPDISCOVER for the "
              f"port's MAC every {p.interval * 1000:g} ms from the POST's answer",
              "   until dnsmasq (network node, through the tunnel) OFFERs the port's address, then DHCPREQUESTs it "
@@ -975,7 +1022,7 @@ def _footprint_lines(f: Footprint) -> list[str]:
 
 def _restart_lines(r: Restart) -> list[str]:
     lines = [f"4. DHCP agent restart with {r.networks} dnsmasq processes: kill -9 (PID {r.old_pid}), a change that "
-             "concerns no host (seq " f"{r.target_seq}), `baryon lab up`",
+             f"concerns it (a new port on bench, seq {r.target_seq}), `baryon lab up`",
              "   while the agent was dead, client's DISCOVER for its own MAC: "
              + ("OFFERed in " + _ms(r.served_while_dead_s) if r.served_while_dead_s is not None else "NOT answered"),
              f"   kill -> `lab up` started {_s(r.kill_to_up_s)}; `lab up` took {_s(r.up_s)} (it returns once the "
@@ -991,7 +1038,7 @@ def _restart_lines(r: Restart) -> list[str]:
     if len(r.lines) > 8:
         lines.append(f"     ... and {len(r.lines) - 8} more")
     if not any(RUN_LINE.match(line) for line in r.lines):
-        lines.append("     (no \"seq N: ...\" line: its first run found the host as wanted and changed nothing)")
+        lines.append("     (no \"seq N: ...\" line: its first run changed nothing, not even the new port's entry?)")
     return lines
 
 
@@ -1016,7 +1063,9 @@ def targets(r: Results) -> list[tuple[str, str]]:
 def report(r: Results, args: argparse.Namespace) -> str:
     lines = [f"DHCP benchmark: 2-compute lab, prefix {PREFIX}, API {BENCH.api_url}; the DHCP agent and its dnsmasq "
              f"processes on the network node; machine's 1-minute load average {r.loadavg[0]} at the start, "
-             f"{r.loadavg[1]} at the end ({os.cpu_count()} CPUs)", ""]
+             f"{r.loadavg[1]} at the end ({os.cpu_count()} CPUs); the run took {r.seconds / 60:.1f} min", ""]
+    if r.ports.fill.ports:
+        lines += ["0." + line[2:] if i == 0 else line for i, line in enumerate(r.ports.fill.lines())] + [""]
     lines += _part1_lines(r.ports) + [""] + _cold_lines(r.cold) + [""] + _footprint_lines(r.footprint) + [""]
     lines += _restart_lines(r.restart) + [""]
     lines += ["targets:"] + [f"   {what}: {result.replace('**', '')}" for what, result in targets(r)]
@@ -1028,7 +1077,8 @@ def report(r: Results, args: argparse.Namespace) -> str:
 
 def section(r: Results, args: argparse.Namespace, m: dict, text: str) -> str:
     command = labkit.command_line("bench/dhcp.py", args, parse_args([]),
-                                  ("ports", "networks", "ports_per_network", "poll_ms", "idle", "settle"))
+                                  ("ports", "networks", "ports_per_network", "node_ports", "poll_ms", "idle",
+                                   "settle"))
     if not args.watch:
         command = command.replace(" --write", " --no-watch --write")
     note = ("Targets from the DHCP agent's issue (issue 7): time from port create to the host entry served "
@@ -1056,6 +1106,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ports", type=int, default=100, help="port create -> served samples (part 1)")
     p.add_argument("--networks", type=int, default=200, help="networks served for the cold start and the restart")
     p.add_argument("--ports-per-network", type=int, default=2, help="ports of each of those networks")
+    p.add_argument("--node-ports", type=int, default=0,
+                   help="ports put on bench (bound nowhere) before any measurement: the DHCP agent serves them (0: none)")
     p.add_argument("--poll-ms", type=int, default=10, help="DISCOVER interval of part 1 (its resolution)")
     p.add_argument("--idle", type=float, default=30.0, help="seconds of the idle CPU sample")
     p.add_argument("--settle", type=float, default=5.0, help="seconds of quiet before the idle sample")
@@ -1063,8 +1115,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="do not long-poll the network node's DHCP view (no server -> agent split)")
     BENCH.add_write_options(p)
     args = p.parse_args(argv)
-    if args.ports < 1 or args.networks < 1 or args.ports_per_network < 0:
-        p.error("--ports and --networks must be at least 1, --ports-per-network not negative")
+    if args.ports < 1 or args.networks < 1 or args.ports_per_network < 0 or args.node_ports < 0:
+        p.error("--ports and --networks must be at least 1, --ports-per-network and --node-ports not negative")
+    if args.node_ports > 16000:
+        p.error("--node-ports: at most 16000")
     if args.ports > 4000:
         p.error("--ports: at most 4000 (they share one subnet of 172.16.0.0/12)")
     if args.networks > 990:

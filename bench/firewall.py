@@ -2,7 +2,7 @@
 """Benchmark of the hybrid iptables firewall in a real lab: rule to enforcement, one group of many ports, Neutron's expansion.
 
     .venv/bin/python bench/firewall.py [--rules 50] [--ports 200] [--cycles 20] [--loaded-rules 10]
-                                       [--no-watch] [--write] [--results bench/RESULTS.md]
+                                       [--node-ports 0] [--no-watch] [--write] [--results bench/RESULTS.md]
 
 Run it as root, on demand (it is not part of the test suite), on an otherwise idle machine. One
 2-compute lab with its agents (``baryon lab up``) in a temporary state directory in /tmp, namespace
@@ -21,6 +21,18 @@ this script started them with.
 Network ``bench`` (vxlan, one IPv4 subnet), made through the API; VMs made with the lab's Python
 API in this process (``vms.create``), as bench/agent.py does.
 
+0. node fill (``--node-ports N``, default 0: none): before anything is measured, N ports bound to
+   compute1 with port security on, in a group ``fill`` that has Neutron's default-group rules
+   (egress any; ingress IPv4 and IPv6 from remote group ``fill``: its own set of N members), on
+   a second vxlan network ``fill`` (10.60.0.0/N, no DHCP, no port elsewhere), made in bulk POSTs
+   of 100 (explicit addresses); then their VIFs as OVS internal ports on compute1's br-int in ONE
+   ovs-vsctl transaction through compute1's own OVSDB socket (as part 2a and bench/agent.py),
+   until all are ACTIVE (the agent wrote their chains, then wired them). Every measurement below
+   then runs with compute1's hybrid firewall holding N more ports' chains (about 51 rules each)
+   in the tables it reads, diffs and restores on every change; the rule counts of 2b include
+   them, and part 3 counts their rules in Neutron's totals as Baryon's. Issue 11: every agent
+   keeps its targets at 1,000 ports per node. A run with ``--node-ports 1000`` (and the
+   defaults) took 9 minutes on 2 loaded CPUs (the fill 16 s).
 1. rule create -> enforcement, ``--rules`` samples. VM ``target`` on compute1 in a fresh group
    ``fw-target`` (its egress rules only: nothing may come in) runs a UDP echo responder on ports
    BASE..BASE+n; VM ``client`` on compute2 has port security off. Sample i, port N = BASE + i:
@@ -176,8 +188,10 @@ class Api(labkit.Api):
     def wait_active(self, ids: set[str], timeout: float = WIRE_TIMEOUT) -> None:
         """Until every port of ``ids`` is ACTIVE (its host's agent applied its filters, then wired it).
 
-        NOTE: not ``realised_seq``: an agent whose view a change does not alter (a port's status
-        change, say) learns of the new sequence only when its long-poll ends (25 s)."""
+        NOTE: not ``realised_seq``: the port's status is what says it is wired (filters first).
+        (An agent's ``realised_seq`` says it realised every change that concerns it: the server
+        counts it current while its view keeps the etag it last reported, so a change that does
+        not concern it does not wait for it.)"""
         def pending() -> int:
             ports = self.get("/v2.0/ports?fields=id&fields=status")["ports"]
             return sum(1 for p in ports if p["id"] in ids and p["status"] != "ACTIVE")
@@ -593,15 +607,34 @@ class Replay:
     pending: bool  # the diff found something to write (it should not: the agent applied this view)
 
 
+def local_vlans(lab: Lab, view: dict) -> dict[str, int]:
+    """network id -> its local VLAN on compute1 (the agent's conntrack zone for it): the tag of one
+    of its ports' VIF ("qvo" + id[:11]) on br-int, from compute1's own OVSDB."""
+    ovs = lab.ovs(lab.topology.node("compute1"))
+    out = ovs.place().run(["ovs-vsctl", f"--db=unix:{ovs.db_sock}", "--format=json", "--columns=name,tag",
+                           "list", "Port"]).stdout
+    tags = {row[0]: row[1] for row in json.loads(out)["data"] if isinstance(row[1], int)}
+    zones: dict[str, int] = {}
+    for port in view.get("ports", ()):
+        tag = tags.get("qvo" + port["id"][:11])
+        if tag is not None:
+            zones.setdefault(port["network_id"], tag)
+    return zones
+
+
 def replay(lab: Lab, view: dict, network_id: str, save: str) -> Replay:
-    """Time the agent's firewall steps on ``view``; its network's zone from compute1's rules (``save``)."""
-    zone = re.search(r"-j CT --zone (\d+)", save)
-    if zone is None:
-        raise BenchError("no conntrack zone in compute1's raw table")
+    """Time the agent's firewall steps on ``view``; each network's zone is its local VLAN on
+    compute1 (``local_vlans``; bench's from compute1's rules, ``save``, when none is found)."""
+    zones = local_vlans(lab, view)
+    if network_id not in zones:
+        zone = re.search(r"-j CT --zone (\d+)", save)
+        if zone is None:
+            raise BenchError("no conntrack zone in compute1's raw table")
+        zones[network_id] = int(zone.group(1))
     t0 = time.perf_counter()
     host_view = HostView.from_json(view)
     t1 = time.perf_counter()
-    desired = render(host_view, {network_id: int(zone.group(1))})
+    desired = render(host_view, zones)
     t2 = time.perf_counter()
     observed = Netfilter(lab.topology.node("compute1").netns).observe()
     t3 = time.perf_counter()
@@ -665,17 +698,6 @@ def vsctl(lab: Lab, node: str, args: list[str], timeout: float = WIRE_TIMEOUT) -
         raise BenchError(str(exc)[:2000]) from None
 
 
-def add_internal_ports(ports: list[dict]) -> list[str]:
-    """ovs-vsctl arguments: one internal port per API port on br-int, as a VIF looks (bench/agent.py)."""
-    args = []
-    for port in ports:
-        name = "qvo" + port["id"][:11]
-        args += ["--", "add-port", "br-int", name, "--", "set", "Interface", name, "type=internal",
-                 f"external_ids:iface-id={port['id']}", f"external_ids:attached-mac={port['mac_address']}",
-                 "external_ids:iface-status=active", f"external_ids:vm-uuid={port['device_id']}"]
-    return args
-
-
 def del_internal_ports(ports: list[dict]) -> list[str]:
     return [arg for port in ports for arg in ("--", "--if-exists", "del-port", "br-int", "qvo" + port["id"][:11])]
 
@@ -701,7 +723,7 @@ def measure_bulk(lab: Lab, api: Api, obs: Observers, network_id: str, group_id: 
     change.end = time.monotonic()
     change.attribute(obs, NODES)
     started = time.monotonic()
-    vsctl(lab, "compute1", add_internal_ports(ports))
+    vsctl(lab, "compute1", labkit.internal_ports_args(ports))
     vsctl_s = time.monotonic() - started
     api.wait_active({p["id"] for p in ports})
     bulk = Bulk(count, post_s, change.view_s, change.fw_s, change.fw_text, vsctl_s, time.monotonic() - started)
@@ -800,6 +822,22 @@ def delete_ports(lab: Lab, api: Api, ports: list[dict], set_name: str, members: 
 # --------------------------------------------------------------------------- the whole run
 
 
+def fill_node(lab: Lab, api: Api, count: int) -> labkit.Fill:
+    """``--node-ports``: ``count`` ports in group ``fill`` bound to compute1 and plugged (module doc)."""
+    if not count:
+        return labkit.Fill(0, "", 0.0, 0)
+    group = api.group("fill")
+    for ethertype in ("IPv4", "IPv6"):
+        api.rule(group["id"], direction="ingress", ethertype=ethertype, remote_group_id=group["id"])
+    cidr = labkit.sized_cidr("10.60.0.0", count)
+    network_id = labkit.create_network(api, "fill", cidr, dhcp=False)
+    _, fill = labkit.fill_plugged(api, network_id, "compute1", count, lambda args: vsctl(lab, "compute1", args),
+                                  f"bound to compute1 on network fill ({cidr}, vxlan), port security on, in group "
+                                  "fill (Neutron's default-group rules), plugged",
+                                  attrs={"security_groups": [group["id"]], "port_security_enabled": True})
+    return fill
+
+
 @dataclass
 class Results:
     cidr: str
@@ -812,6 +850,8 @@ class Results:
     watch_errors: int
     deleted_s: dict[int, float]  # size -> seconds to delete the ports down to it
     loadavg: tuple[str, str] = ("?", "?")
+    fill: labkit.Fill = field(default_factory=lambda: labkit.Fill(0, "", 0.0, 0))
+    seconds: float = 0.0  # the whole run, lab up and down included
 
 
 def subnet_cidr(ports: int) -> str:
@@ -824,23 +864,30 @@ def subnet_cidr(ports: int) -> str:
 def run_all(args: argparse.Namespace, base: Path) -> Results:
     state_dir = base / "lab"
     cidr = subnet_cidr(args.ports + 10)
-    load_start = labkit.loadavg()
+    load_start, started = labkit.loadavg(), time.monotonic()
     stoppable: list[Callable[[], None]] = []
     with running_lab(state_dir) as lab:
         api = Api()
         try:
-            return _measure(lab, api, args, cidr, load_start, stoppable)
+            results = _measure(lab, api, args, cidr, load_start, stoppable)
         finally:
             for stop in reversed(stoppable):
                 with contextlib.suppress(Exception):
                     stop()
             api.close()
+    results.seconds = time.monotonic() - started
+    return results
 
 
 def _measure(lab: Lab, api: Api, args: argparse.Namespace, cidr: str, load_start: str,
              stoppable: list[Callable[[], None]]) -> Results:
-    if args.ports + 20 > 400:
+    if args.ports + args.node_ports + 20 > 400:
         api.call("PUT", f"/v2.0/quotas/{PROJECT}", {"quota": {"port": -1}})
+    if args.node_ports:
+        say(f"0. node fill: {args.node_ports} ports in group fill bound to compute1 and plugged")
+    fill = fill_node(lab, api, args.node_ports)
+    for line in fill.lines(""):
+        say(line)
     network_id = labkit.create_network(api, "bench", cidr)
     obs = Observers({n: LogTail(agent_log(lab, n)) for n in NODES}, {})
     if args.watch:
@@ -910,7 +957,7 @@ def _measure(lab: Lab, api: Api, args: argparse.Namespace, cidr: str, load_start
             f"{counts[-1].port_max}); {len(gone)} ports deleted in {deleted_s[size]:.1f} s")
     watch_errors = sum(w.errors for w in obs.watches.values())
     return Results(cidr, rules, loaded, bulk, sorted(counts, key=lambda c: c.size), membership, args.watch,
-                   watch_errors, deleted_s, (load_start, labkit.loadavg()))
+                   watch_errors, deleted_s, (load_start, labkit.loadavg()), fill)
 
 
 # --------------------------------------------------------------------------- report
@@ -1129,6 +1176,10 @@ def _neutron_lines(r: Results) -> list[str]:
                      f"{n.ipset_per_port:>7}{n.expanded_total:>18,}{n.expanded_per_port:>7}"
                      f"{n.expanded_total / n.baryon_total:>7.1f}x")
     big = neutron(r.counts[-1])
+    if r.fill.ports:
+        lines.append(f"   (the totals hold the {r.fill.ports} fill ports' rules too, in Neutron's as Baryon's: without "
+                     f"ipset, Neutron would also expand group fill's remote-group rules, {r.fill.ports - 1} per fill "
+                     "port)")
     lines += [f"   a membership change: Baryon swaps one set per host (NIPv4<G>: {r.counts[-1].set_members} members) and "
               "rewrites no rule; Neutron without ipset",
               f"   adds or removes one rule in each of the {big.ports} ports' ingress chains on compute1 (its "
@@ -1164,12 +1215,15 @@ def targets(r: Results) -> list[tuple[str, str]]:
 def report(r: Results, args: argparse.Namespace) -> str:
     lines = [f"Firewall benchmark: 2-compute lab, prefix {PREFIX}, API {BENCH.api_url}, network bench {r.cidr} (vxlan); "
              f"machine's 1-minute load average {r.loadavg[0]} at the start, {r.loadavg[1]} at the end "
-             f"({os.cpu_count()} CPUs)",
+             f"({os.cpu_count()} CPUs); the run took {r.seconds / 60:.1f} min",
              "UDP probes every 5 ms between the lab's VMs; a flow is blocked at the first probe of a final unanswered "
              f"run of {QUIET_S * 1000:.0f} ms; log times have 1 ms resolution"
              + ("" if r.watch else "; views not watched (--no-watch)"), ""]
-    lines += _rule_lines(r.rules, f"1. rule create -> enforcement, {len(r.rules)} samples: target on compute1 (a group "
-                         "with no ingress rule), client on compute2 (port security off)", r.watch)
+    if r.fill.ports:
+        lines += ["0." + line[2:] if i == 0 else line for i, line in enumerate(r.fill.lines())] + [""]
+    filled = f" (and the {r.fill.ports} fill ports)" if r.fill.ports else ""
+    lines += _rule_lines(r.rules, f"1. rule create -> enforcement, {len(r.rules)} samples: target on compute1{filled} "
+                         "(a group with no ingress rule), client on compute2 (port security off)", r.watch)
     if r.loaded:
         lines += [""] + _rule_lines(r.loaded, f"1b. the same with {r.bulk.ports + 1} ports of G on compute1 too, "
                                     f"{len(r.loaded)} samples", r.watch)
@@ -1182,7 +1236,7 @@ def report(r: Results, args: argparse.Namespace) -> str:
 
 def section(r: Results, args: argparse.Namespace, m: dict, text: str) -> str:
     command = labkit.command_line("bench/firewall.py", args, parse_args([]),
-                                  ("rules", "ports", "cycles", "loaded_rules"))
+                                  ("rules", "ports", "cycles", "loaded_rules", "node_ports"))
     if not args.watch:
         command = command.replace(" --write", " --no-watch --write")
     note = ("Targets from the firewall issue (issue 6): a membership change reaches its hosts in <= 500 ms p99; the "
@@ -1223,12 +1277,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cycles", type=int, default=20, help="join/leave cycles of the group (part 2c)")
     p.add_argument("--loaded-rules", type=int, default=10,
                    help="rule samples repeated with --ports ports on compute1 (1b; 0: none)")
+    p.add_argument("--node-ports", type=int, default=0,
+                   help="ports in group fill bound to compute1 and plugged before any measurement (0: none)")
     p.add_argument("--no-watch", dest="watch", action="store_false",
                    help="do not long-poll the hosts' views (no server -> agent split)")
     BENCH.add_write_options(p)
     args = p.parse_args(argv)
-    if args.rules < 1 or args.ports < 1 or args.cycles < 1 or args.loaded_rules < 0:
-        p.error("--rules, --ports and --cycles must be at least 1, --loaded-rules not negative")
+    if args.rules < 1 or args.ports < 1 or args.cycles < 1 or args.loaded_rules < 0 or args.node_ports < 0:
+        p.error("--rules, --ports and --cycles must be at least 1, --loaded-rules and --node-ports not negative")
+    if args.node_ports > 16000:
+        p.error("--node-ports: at most 16000 (network fill is one subnet of 10.60.0.0/18 at most)")
     if args.rules + args.loaded_rules > 5000:
         p.error("--rules + --loaded-rules: at most 5000 (one UDP port each)")
     return args

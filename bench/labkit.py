@@ -27,6 +27,13 @@ so that a script driving the command line alone need not import baryon):
   heading, or appends it.
 - ``Api`` speaks JSON to the lab's API over one keep-alive loopback connection;
   ``create_network`` makes a network (and its IPv4 subnet) through it.
+- A node filled up before the measurements (every lab benchmark's ``--node-ports N``):
+  ``create_ports`` makes N ports in bulk POSTs of ``FILL_CHUNK`` (100), each with an explicit
+  free address (``free_addresses``, in a subnet sized by ``sized_cidr``), optionally bound to a
+  node; ``internal_ports_args`` gives the ovs-vsctl arguments that plug their VIFs as OVS internal
+  ports in ONE transaction (run by the benchmark on the node's own OVSDB socket);
+  ``fill_plugged`` does both and waits until every port is ACTIVE; ``Fill`` says what was put
+  where and how long it took (its report lines).
 - ``poll_until``/``wait_for`` poll a condition; ``cpu_ticks``, ``machine_ticks``, ``rss_kib``,
   ``pss_kib``, ``exited`` and ``sample_cpu`` read processes from /proc; ``dnsmasq_pids`` and
   ``stop_dnsmasqs`` find and stop (by PID) the dnsmasq processes of a lab's DHCP agent that its
@@ -42,6 +49,7 @@ import argparse
 import ctypes
 import datetime as dt
 import http.client
+import ipaddress
 import json
 import math
 import os
@@ -55,9 +63,10 @@ import threading
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -275,6 +284,160 @@ def create_network(api: Api, name: str, cidr: str | None, dhcp: bool = True) -> 
         api.call("POST", "/v2.0/subnets", {"subnet": {"network_id": network["id"], "cidr": cidr, "ip_version": 4,
                                                       "name": name, "enable_dhcp": dhcp}})
     return network["id"]
+
+
+# --------------------------------------------------------------------------- a node filled up (--node-ports)
+
+FILL_CHUNK = 100  # ports per bulk POST of a fill
+FILL_TIMEOUT = 600.0
+
+
+def sized_cidr(first: str, ports: int) -> str:
+    """The smallest ``first``/N (N <= 24) holding ``ports`` addresses with room to spare (the
+    network address ``first`` must be aligned for it: BenchError otherwise)."""
+    prefix = min(24, 32 - math.ceil(math.log2(ports + 32)))
+    try:
+        return str(ipaddress.ip_network(f"{first}/{prefix}"))
+    except ValueError:
+        raise BenchError(f"{ports} ports do not fit in a network starting at {first}") from None
+
+
+def free_addresses(cidr: str, taken: set[str], count: int) -> list[str]:
+    """The first ``count`` host addresses of ``cidr`` not in ``taken`` (the gateway, .1, excluded)."""
+    network = ipaddress.ip_network(cidr)
+    hosts = (str(a) for a in network.hosts() if a != network.network_address + 1 and str(a) not in taken)
+    found = [a for _, a in zip(range(count), hosts)]
+    if len(found) < count:
+        raise BenchError(f"{cidr} has only {len(found)} free addresses, {count} wanted")
+    return found
+
+
+def create_ports(api: Api, network_id: str, count: int, name: str, node: str | None = None,
+                 attrs: dict | None = None, chunk: int = FILL_CHUNK, rebind: bool = False) -> tuple[list[dict], float]:
+    """``count`` ports of the network (on its first subnet) in bulk POSTs of ``chunk``, each with
+    ``attrs`` and, with ``node``, bound to it as Nova binds a VM's port (compute:nova, a device id
+    of its own); (the ports, seconds spent in the POSTs).
+
+    NOTE: each with an explicit free address: a bulk POST that leaves the choice to the server
+    fails (409 ConcurrentWriteConflict) as soon as two of its ports draw the same random address.
+    With ``rebind``, ports whose binding failed (the node's agent counted dead when they were bound)
+    are bound again once it is alive (``REBOUND`` says so); without, that is a BenchError."""
+    subnet = api.get(f"/v2.0/subnets?network_id={network_id}")["subnets"][0]
+    taken = {ip["ip_address"] for p in api.get(f"/v2.0/ports?network_id={network_id}&fields=fixed_ips")["ports"]
+             for ip in p["fixed_ips"]}
+    addresses = free_addresses(subnet["cidr"], taken, count)
+    ports: list[dict] = []
+    seconds = 0.0
+    for start in range(0, count, chunk):
+        body = []
+        for i in range(start, min(count, start + chunk)):
+            port = {"network_id": network_id, "name": f"{name}{i}", **(attrs or {}),
+                    "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": addresses[i]}]}
+            if node:
+                port.update({"device_owner": "compute:nova", "device_id": str(uuid.uuid4()),
+                             "binding:host_id": node})
+            body.append(port)
+        started = time.monotonic()
+        ports += api.call("POST", "/v2.0/ports", {"ports": body})["ports"]
+        seconds += time.monotonic() - started
+    if node:
+        failed = [i for i, p in enumerate(ports) if p["binding:vif_type"] != "ovs"]
+        if failed and rebind:
+            ports = _rebind(api, node, ports, failed)
+            failed = [i for i, p in enumerate(ports) if p["binding:vif_type"] != "ovs"]
+        if failed:
+            raise BenchError(f"{len(failed)} ports not bound to {node} (binding:vif_type), e.g. {ports[failed[0]]['id']}")
+    return ports, seconds
+
+
+REBOUND: list[str] = []  # what ``create_ports(rebind=True)`` had to re-bind, for the reports
+
+
+def _rebind(api: Api, node: str, ports: list[dict], failed: list[int]) -> list[dict]:
+    """Bind again (PUT binding:host_id, as Nova retries) the ports ``failed`` (their indexes), once the
+    node's Open vSwitch agent counts as alive again; ``ports`` with those answers."""
+    path = f"/v2.0/agents?host={node}&agent_type=Open%20vSwitch%20agent"
+    agent = api.get(path)["agents"][0]
+    note = (f"{len(failed)} of {len(ports)} ports failed binding to {node} (its agent alive {agent['alive']}, last "
+            f"heartbeat {agent['heartbeat_timestamp']} at {time.strftime('%H:%M:%S', time.gmtime())} UTC)")
+    wait_for(lambda: api.get(path)["agents"][0]["alive"], 60, f"{node}'s agent alive", 0.5)
+    ports = list(ports)
+    for i in failed:
+        ports[i] = api.call("PUT", f"/v2.0/ports/{ports[i]['id']}", {"port": {"binding:host_id": node}})["port"]
+    REBOUND.append(note + "; bound again one by one")
+    return ports
+
+
+def internal_ports_args(ports: list[dict], bridge: str = "br-int") -> list[str]:
+    """ovs-vsctl arguments (one transaction) adding one OVS internal port per API port to
+    ``bridge``, as the hybrid plug's VIF looks to the agent ("qvo" + id[:11], iface-id,
+    attached-mac, iface-status, vm-uuid)."""
+    args = []
+    for port in ports:
+        name = "qvo" + port["id"][:11]
+        args += ["--", "add-port", bridge, name, "--", "set", "Interface", name, "type=internal",
+                 f"external_ids:iface-id={port['id']}", f"external_ids:attached-mac={port['mac_address']}",
+                 "external_ids:iface-status=active", f"external_ids:vm-uuid={port['device_id']}"]
+    return args
+
+
+def inactive(api: Api, ids: set[str]) -> int:
+    """How many of the ports ``ids`` are not ACTIVE (one listing of every port's id and status)."""
+    ports = api.get("/v2.0/ports?fields=id&fields=status")["ports"]
+    return sum(1 for p in ports if p["id"] in ids and p["status"] != "ACTIVE")
+
+
+@dataclass
+class Fill:
+    """``--node-ports``: what was put on the measured agent's node, and how long it took."""
+
+    ports: int
+    where: str  # "bound to compute1 on network fill (10.60.0.0/21), plugged", ...
+    post_s: float  # the bulk POSTs, in all
+    posts: int  # how many
+    plug_s: float | None = None  # the one ovs-vsctl transaction of their VIFs (None: not plugged)
+    ready_s: float | None = None  # first POST -> the agent has them all (ACTIVE, served ...)
+    ready_what: str = "ready"
+    extra: list[str] = field(default_factory=list)  # more lines for the report
+
+    def lines(self, indent: str = "   ") -> list[str]:
+        if not self.ports:
+            return []
+        text = (f"{indent}node fill (--node-ports {self.ports}): {self.ports} ports {self.where}: {self.posts} bulk "
+                f"POSTs of <= {FILL_CHUNK} in {self.post_s:.2f} s")
+        if self.plug_s is not None:
+            text += f", one ovs-vsctl transaction of {self.ports} internal ports {self.plug_s:.2f} s"
+        if self.ready_s is not None:
+            text += f"; {self.ready_what} {self.ready_s:.2f} s after the first POST"
+        return [text, *(indent + "  " + line for line in self.extra)]
+
+
+def fill_plugged(api: Api, network_id: str, node: str, count: int, vsctl: Callable[[list[str]], None],
+                 where: str, attrs: dict | None = None, name: str = "bbench-fill") -> tuple[list[dict], Fill]:
+    """``count`` ports bound to ``node`` (``create_ports``), then their VIFs in ONE ovs-vsctl
+    transaction (``vsctl``: runs ``ovs-vsctl`` with these arguments on the node's own OVSDB socket),
+    then until every one of them is ACTIVE (the node's agent wired it)."""
+    started = time.monotonic()
+    ports, post_s = create_ports(api, network_id, count, name, node=node, attrs=attrs)
+    plugging = time.monotonic()
+    vsctl(internal_ports_args(ports))
+    plug_s = time.monotonic() - plugging
+    ids = {p["id"] for p in ports}
+    wait_for(lambda: inactive(api, ids) == 0, FILL_TIMEOUT, f"{count} fill ports ACTIVE", 0.2)
+    return ports, Fill(count, where, post_s, math.ceil(count / FILL_CHUNK), plug_s, time.monotonic() - started,
+                       "all ACTIVE")
+
+
+def keep_logs(state_dir: Path, name: str) -> Path:
+    """A copy of the lab's logs (``nodes/*/log/*.log``) outside the state directory, for a failed
+    run (the lab and its state directory go); the directory it made."""
+    keep = Path(tempfile.mkdtemp(prefix=f"baryon-bench-{name}-failed-"))
+    nodes = state_dir / "nodes"
+    for log in nodes.glob("*/log/*.log"):
+        target = keep / log.relative_to(nodes)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, target)
+    return keep
 
 
 # --------------------------------------------------------------------------- polling
