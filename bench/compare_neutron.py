@@ -48,9 +48,7 @@ The measurements:
    the throughput phase alone with each further ``--clients`` count, each cleaning up after
    itself. Before each round and each of those phases, the side's processes and MariaDB are
    given up to ``SETTLE_TIMEOUT`` s to fall under ``IDLE_PCT`` % of a CPU each (after the
-   workload's clean-up). NOTE: on Neutron, the throughput phase that follows the workload ran at
-   about half the rate of the workload's own, whatever the client count (8 then 32 or 32 then
-   8), with the server idle within 2 s: not explained yet. A figure is the median over the rounds (with 2 rounds: the mean of the two); the
+   workload's clean-up). A figure is the median over the rounds (with 2 rounds: the mean of the two); the
    errors of the throughput phases are added up.
 3. ``--fill-ports`` ports on each side, ``--fill-per-network`` on each of its networks (a /20
    each: Neutron's IPAM costs O(n) per address in the number allocated on the subnet), by bulk
