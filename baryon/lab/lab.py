@@ -29,6 +29,8 @@ REQUIRED_COMMANDS = ("ip", "nsenter", "unshare", "ethtool", "ovs-vsctl", "ovsdb-
 # Agent kinds the lab starts on the nodes that run them (the L3 agent comes later).
 AVAILABLE_AGENTS: tuple[str, ...] = ("ovs", "dhcp", "l3")
 
+STOP_PASSES = 3  # looks for processes naming the lab's directory, in `down`
+
 
 def _quiet(_message: str) -> None:
     pass
@@ -153,9 +155,16 @@ class Lab:
 
         # The lab's processes (server, OVS, agents) and theirs (dnsmasq in qdhcp- namespaces): every
         # one names the state directory in its command line (its pidfile or configuration is there).
-        pids = host.pids_naming(self.paths.marker) if self.paths.root.exists() else []
-        host.stop_pids(pids, self.paths.marker)
-        step(f"stopped {len(pids)} process{'es' if len(pids) != 1 else ''} naming {self.paths.root}")
+        # NOTE: again until none is left: an agent being stopped may still start a daemon (a DHCP
+        # agent's run respawning a dnsmasq just stopped), which the first look did not see.
+        stopped = 0
+        for _ in range(STOP_PASSES):
+            pids = host.pids_naming(self.paths.marker) if self.paths.root.exists() else []
+            if not pids:
+                break
+            host.stop_pids(pids, self.paths.marker)
+            stopped += len(pids)
+        step(f"stopped {stopped} process{'es' if stopped != 1 else ''} naming {self.paths.root}")
         names = host.list_netns(self.params.prefix) if self.owns_prefix else []
         if not self.owns_prefix and host.list_netns(self.params.prefix):
             step(f"left the {self.params.prefix}* namespaces alone: {self.paths.root} has no lab.json, so they "
