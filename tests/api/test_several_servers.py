@@ -9,7 +9,6 @@ MAC; both show the same agents, with the same realised sequences.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -32,10 +31,9 @@ def config(ip: str) -> dict:
 
 @pytest.fixture(scope="module")
 def other(baryon: BaryonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonServer]:
-    found = re.search(r"^connection = (.*)$", baryon.config.read_text(), re.M)
-    if found is None or not found.group(1).strip():
+    if not baryon.connection:
         pytest.skip("SQLite is one server's embedded database")
-    server = BaryonServer(Path(tmp_path_factory.mktemp("baryon-other")), found.group(1).strip(), workers=2,
+    server = BaryonServer(Path(tmp_path_factory.mktemp("baryon-other")), baryon.connection, workers=2,
                           extra=SHARED_DEFAULTS, sections=UNLIMITED_QUOTAS).start()
     try:
         yield server

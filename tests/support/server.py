@@ -31,6 +31,7 @@ class BaryonServer:
                  sections: str = ""):
         """``extra``: more [DEFAULT] lines; ``sections``: more INI sections, appended as given."""
         self.base_dir = base_dir
+        self.connection = connection  # "": the embedded SQLite database under state_path
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.config = base_dir / "neutron.conf"
