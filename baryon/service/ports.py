@@ -420,8 +420,16 @@ class Ports:
     # ---------------------------------------------------------------- read
 
     def get(self, ctx: Context, port_id: str) -> dict:
+        """Read as a plain row, like a list (two statements: the port, then its related rows)."""
+        stmt = select(m.Port.__table__).where(m.Port.id == port_id)
+        visible = visible_clause(ctx)
+        if visible is not None:
+            stmt = stmt.where(visible)
         with self.env.db.read() as session:
-            return self.render(session, [load_visible(session, ctx, port_id)])[0]
+            rows = list(session.execute(stmt))
+            if not rows:
+                raise errors.PortNotFound(port_id=port_id)
+            return render.port_rows(session, rows, self.env.port_security)[0]
 
     def list(self, ctx: Context, q: query.ListQuery) -> list[dict]:
         with self.env.db.read() as session:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import CompoundSelect, Integer, String, cast, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
@@ -52,31 +54,100 @@ def subnet_ids_of(session: Session, network_ids: Iterable[str]) -> dict[str, lis
     return result
 
 
-def _by_port(session: Session, table, ids: list[str], order) -> dict[str, list]:  # noqa: ANN001
-    result: dict[str, list] = defaultdict(list)
-    for start in range(0, len(ids), CHUNK):
-        for row in session.execute(select(table).where(table.c.port_id.in_(ids[start:start + CHUNK]))
-                                   .order_by(table.c.port_id, order)):
-            result[row.port_id].append(row)
+def port_rows(session: Session, rows: list, port_security: bool) -> list[dict]:
+    """Ports read as plain rows (a list of thousands, or the one a show reads): the same dicts as
+    ``port``, without building an ORM object per port and per address (most of a large list's
+    cost), their related rows read by ``port_related`` in one statement."""
+    related = port_related(session, [r.id for r in rows])
+    empty = _Related()
+    result = []
+    for r in rows:
+        rel = related.get(r.id, empty)
+        result.append(port(SimpleNamespace(**r._mapping, fixed_ips=rel.ips,  # type: ignore[arg-type]
+                                           security_group_bindings=rel.groups,
+                                           allowed_address_pairs=rel.pairs, extra_dhcp_opts=rel.opts),
+                           rel.tags, port_security))
     return result
 
 
-def port_rows(session: Session, rows: list, port_security: bool) -> list[dict]:
-    """Ports read as plain rows (a list of thousands): the same dicts as ``port``, without
-    building an ORM object per port and per address (most of a large list's cost)."""
-    ids = [r.id for r in rows]
-    ips = _by_port(session, m.IPAllocation.__table__, ids, m.IPAllocation.__table__.c.position)
-    groups = _by_port(session, m.PortSecurityGroupBinding.__table__, ids,
-                      m.PortSecurityGroupBinding.__table__.c.security_group_id)
-    pairs = _by_port(session, m.AllowedAddressPair.__table__, ids, m.AllowedAddressPair.__table__.c.position)
-    opts = _by_port(session, m.ExtraDhcpOpt.__table__, ids, m.ExtraDhcpOpt.__table__.c.position)
-    tag_map = tags_of(session, ids)
-    empty: list = []
-    return [port(SimpleNamespace(**r._mapping, fixed_ips=ips.get(r.id, empty),  # type: ignore[arg-type]
-                                 security_group_bindings=groups.get(r.id, empty),
-                                 allowed_address_pairs=pairs.get(r.id, empty),
-                                 extra_dhcp_opts=opts.get(r.id, empty)),
-                 tag_map.get(r.id, empty), port_security) for r in rows]
+class _Ip(NamedTuple):
+    subnet_id: str
+    ip_address: str
+
+
+class _Group(NamedTuple):
+    security_group_id: str
+
+
+class _Pair(NamedTuple):
+    mac_address: str
+    ip_address: str
+
+
+class _Opt(NamedTuple):
+    opt_name: str
+    opt_value: str
+    ip_version: int
+
+
+@dataclass
+class _Related:
+    ips: list[_Ip] = field(default_factory=list)
+    groups: list[_Group] = field(default_factory=list)
+    pairs: list[_Pair] = field(default_factory=list)
+    opts: list[_Opt] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+
+def _related_statement(ids: list[str]) -> CompoundSelect:
+    """One UNION ALL over the five tables a port's body needs, in one shape
+    (kind, port_id, pos, a, b, c), every text column cast to text (PostgreSQL types a UNION's
+    columns from its first branch), ordered by (kind, port_id, pos, a): addresses, pairs and
+    options by position, tags by name."""
+    ip, sg, pair, opt, tag = (m.IPAllocation.__table__, m.PortSecurityGroupBinding.__table__,
+                              m.AllowedAddressPair.__table__, m.ExtraDhcpOpt.__table__, m.Tag.__table__)
+    none = cast(null(), String)
+    zero = literal_column("0", Integer)
+
+    def kind(n: int):  # noqa: ANN202
+        return literal_column(str(n), Integer).label("kind")
+
+    return union_all(
+        select(kind(0), ip.c.port_id.label("port_id"), ip.c.position.label("pos"),
+               cast(ip.c.subnet_id, String).label("a"), cast(ip.c.ip_address, String).label("b"),
+               none.label("c")).where(ip.c.port_id.in_(ids)),
+        select(kind(1), sg.c.port_id, zero, cast(sg.c.security_group_id, String), none, none)
+        .where(sg.c.port_id.in_(ids)),
+        select(kind(2), pair.c.port_id, pair.c.position, cast(pair.c.mac_address, String),
+               cast(pair.c.ip_address, String), none).where(pair.c.port_id.in_(ids)),
+        select(kind(3), opt.c.port_id, opt.c.position, cast(opt.c.opt_name, String),
+               cast(opt.c.opt_value, String), cast(opt.c.ip_version, String)).where(opt.c.port_id.in_(ids)),
+        select(kind(4), tag.c.resource_id, zero, cast(tag.c.tag, String), none, none)
+        .where(tag.c.resource_id.in_(ids)),
+    ).order_by(literal_column("kind"), literal_column("port_id"), literal_column("pos"), literal_column("a"))
+
+
+def port_related(session: Session, ids: list[str]) -> dict[str, _Related]:
+    """The fixed IPs, security groups, address pairs, DHCP options and tags of ports, by port id,
+    each list in the API's order: one statement (per ``CHUNK`` ids) instead of one per table,
+    which made a show port eight round trips to the database."""
+    result: dict[str, _Related] = {}
+    for start in range(0, len(ids), CHUNK):
+        for kind, port_id, _pos, a, b, c in session.execute(_related_statement(ids[start:start + CHUNK])):
+            rel = result.get(port_id)
+            if rel is None:
+                rel = result[port_id] = _Related()
+            if kind == 0:
+                rel.ips.append(_Ip(a, b))
+            elif kind == 1:
+                rel.groups.append(_Group(a))
+            elif kind == 2:
+                rel.pairs.append(_Pair(a, b))
+            elif kind == 3:
+                rel.opts.append(_Opt(a, b, int(c)))
+            else:
+                rel.tags.append(a)
+    return result
 
 
 def _standard(row: object, tags: list[str]) -> dict:
