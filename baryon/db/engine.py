@@ -11,7 +11,9 @@ re-reads everything it needs and keeps no state outside the session.
 SQLite: WAL journal, ``BEGIN IMMEDIATE`` for writes (writers queue on the lock instead of
 failing to upgrade a read lock), deferred ``BEGIN`` for reads, foreign keys on.
 MariaDB/MySQL and PostgreSQL: READ COMMITTED, pooled connections (no TLS to a MariaDB/MySQL
-server on loopback unless the URL has ``ssl_*`` options).
+server on loopback unless the URL has ``ssl_*`` options; no rollback by the pool on return, as
+every session ends its own transaction). A read session rolls back at its end: under READ
+COMMITTED each statement sees what was committed before it, in or out of a transaction.
 
 Metrics: ``baryon_db_transaction_seconds{kind="read"|"write"}``, each ``read()`` block and each
 ``write(fn)`` (all its attempts), and ``baryon_db_write_retries_total`` (transient conflicts retried).
@@ -77,7 +79,11 @@ class Database:
             self.read_engine = self._sqlite_engine(immediate=False)
         else:
             kwargs: dict = dict(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
-                                pool_recycle=3600, pool_pre_ping=True, isolation_level="READ COMMITTED")
+                                pool_recycle=3600, pool_pre_ping=True, isolation_level="READ COMMITTED",
+                                # NOTE: every use ends its transaction (a Session commits or rolls
+                                # back; a Connection rolls back on close), so the pool's own
+                                # rollback on return would be a second, idle round trip.
+                                pool_reset_on_return=None)
             if self.backend == "mysql":
                 kwargs["connect_args"] = {"charset": "utf8mb4", "init_command": "SET SESSION sql_mode='TRADITIONAL'"}
                 if _loopback(self.url.host) and not any(k.startswith("ssl") for k in self.url.query):
@@ -114,9 +120,11 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        """A session for reads only: its transaction is rolled back, never committed (one round
+        trip to the server at the end, where a commit and then the pool's reset were two)."""
         started = time.perf_counter()
         try:
-            with self._reader() as session, session.begin():
+            with self._reader() as session:
                 yield session
         finally:
             TRANSACTION_SECONDS.labels("read").observe(time.perf_counter() - started)
