@@ -2,8 +2,8 @@
 
 Writers call ``record(session, ...)`` as they change a resource; ``Unit.commit`` in
 ``baryon.service.unit`` calls ``flush(session)`` as the very last step of the transaction: it locks
-the single ``change_counter`` row (``SELECT ... FOR UPDATE``; SQLite already serialises writers),
-numbers the pending changes and inserts them. Because the lock is held until commit, a
+the single ``change_counter`` row by moving it on (an ``UPDATE`` that returns the new value; SQLite
+already serialises writers), numbers the pending changes and inserts them. Because the lock is held until commit, a
 transaction that got sequence N+1 commits after the one that got N: a reader of the log never
 sees N+1 without N. Agents (a later part) list the state, then watch the log from a sequence.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from baryon.db.models import Change, ChangeCounter
@@ -32,19 +32,33 @@ def flush(session: Session) -> int | None:
     pending = session.info.pop(PENDING, [])
     if not pending:
         return None
-    last = session.execute(select(ChangeCounter.seq).where(ChangeCounter.id == 1).with_for_update()).scalar_one()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    bodies = [orjson.dumps(body).decode() for _type, _action, _id, body in pending]  # before the lock
+    last = _advance(session, len(pending))
+    seq = last - len(pending)
     rows = []
-    for resource_type, action, resource_id, body in pending:
-        last += 1
+    for (resource_type, action, resource_id, body), text in zip(pending, bodies):
+        seq += 1
         rows.append({
-            "seq": last, "resource_type": resource_type, "resource_id": resource_id, "action": action,
+            "seq": seq, "resource_type": resource_type, "resource_id": resource_id, "action": action,
             "revision_number": body.get("revision_number", 0), "project_id": body.get("project_id") or "",
-            "created_at": now, "body": orjson.dumps(body).decode(),
+            "created_at": now, "body": text,
         })
     session.execute(Change.__table__.insert(), rows)
-    session.execute(update(ChangeCounter).where(ChangeCounter.id == 1).values(seq=last))
     return last
+
+
+def _advance(session: Session, count: int) -> int:
+    """Move the counter on by ``count`` and return its new value, in one statement that also
+    takes the row's lock (held to commit): every round trip under that lock is one every other
+    writer waits for. MariaDB/MySQL has no UPDATE ... RETURNING: ``LAST_INSERT_ID(expr)`` sets
+    the value the server sends back with the update's answer."""
+    if session.get_bind().dialect.name == "mysql":
+        result = session.execute(text("UPDATE change_counter SET seq = LAST_INSERT_ID(seq + :n) WHERE id = 1"),
+                                 {"n": count})
+        return int(result.lastrowid)  # type: ignore[attr-defined]
+    return session.execute(update(ChangeCounter).where(ChangeCounter.id == 1)
+                           .values(seq=ChangeCounter.seq + count).returning(ChangeCounter.seq)).scalar_one()
 
 
 def changes_since(session: Session, seq: int, limit: int = 1000) -> list[dict]:
