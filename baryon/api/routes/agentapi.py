@@ -142,7 +142,8 @@ def routes(services: Services, watch: SeqWatch) -> list[Route]:
                                        request.is_disconnected)
             body: dict[str, Any] = {"seq": view.seq, "etag": view.etag}
             if view.etag != etag:
-                body["view"] = view.to_json()
+                # NOTE: the view itself: orjson encodes a dataclass as asdict() would, 20x faster.
+                body["view"] = view
             return json(body)
 
         return endpoint
