@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from baryon import config
-from baryon.api import faults, metrics, siblings
+from baryon.api import faults, memory, metrics, siblings
 from baryon.api.routes import agentapi, agents as agent_routes, meta, quotas as quota_routes, resources
 from baryon.api.routes import routers as router_routes
 from baryon.api.routes import topology as topology_routes
@@ -48,13 +48,12 @@ COLLECTIONS = [
     resources.Collection("floatingip", "floatingips", floatingip.ATTRS, "floatingips", floatingips_service.LISTING),
 ]
 
-CONFIG_ENV = "BARYON_CONFIG_FILES"
-
 
 def create_app(settings: config.Settings, db: Database | None = None) -> Starlette:
     db = db or Database(settings.database_url, pool_size=settings.database.max_pool_size,
                         max_overflow=settings.database.max_overflow, pool_timeout=settings.database.pool_timeout)
     services = Services.create(settings, db)
+    memory.tune()  # before the thread pool's threads make their own arenas
     port_security = services.env.port_security
     routes = meta.routes([(c.resource, c.segment) for c in COLLECTIONS], port_security)
     routes += agent_routes.routes(services)
@@ -87,5 +86,5 @@ def create_app(settings: config.Settings, db: Database | None = None) -> Starlet
 
 
 def worker_app() -> Starlette:
-    files = [f for f in os.environ.get(CONFIG_ENV, "").split(os.pathsep) if f]
+    files = [f for f in os.environ.get(config.FILES_ENV, "").split(os.pathsep) if f]
     return create_app(config.load(files))

@@ -12,12 +12,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from baryon.api import deps, request as req
+from baryon.api import deps, memory, request as req
 from baryon.api.schemas.types import Attr, Invalid, tag_list
 from baryon.service import errors
 from baryon.service.query import Listing
@@ -25,7 +26,11 @@ from baryon.service.services import Services
 
 
 def json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    """``body`` encoded; after a large one is sent (a long list), the worker gives the memory its
+    building freed back to the system (``api.memory``)."""
+    encoded = orjson.dumps(body)
+    background = BackgroundTask(memory.trim) if len(encoded) > memory.TRIM_AFTER else None
+    return Response(encoded, status_code=status, media_type="application/json", background=background)
 
 
 @dataclass(frozen=True)
