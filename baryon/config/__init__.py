@@ -2,4 +2,7 @@
 
 from baryon.config.loader import ConfigError, Settings, load
 
-__all__ = ["ConfigError", "Settings", "load"]
+# The server's configuration files, for API workers started afresh (``os.pathsep``-separated).
+FILES_ENV = "BARYON_CONFIG_FILES"
+
+__all__ = ["FILES_ENV", "ConfigError", "Settings", "load"]

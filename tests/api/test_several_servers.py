@@ -121,3 +121,15 @@ def test_both_servers_show_an_agent_alike(baryon: BaryonServer, other: BaryonSer
         shown = [c.get(f"/v2.0/agents/{agent['id']}").json()["agent"] for c in (one, two)]
         assert [s["realised_seq"] for s in shown] == [seq, seq]  # current: nothing since concerned it
         assert shown[0]["alive"] and shown[1]["alive"]
+
+
+def test_the_supervisor_of_several_workers_stays_small(other: BaryonServer) -> None:
+    """The process that starts the API workers migrates in a child and never imports the
+    application (77 MiB when it did): its workers are spawned afresh and share nothing with it."""
+    assert other.process is not None
+    with open(f"/proc/{other.process.pid}/status") as status:
+        rss_kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+    with open(f"/proc/{other.process.pid}/maps") as maps:
+        mapped = maps.read()
+    assert "sqlalchemy" not in mapped  # its compiled modules are mapped once it is imported
+    assert rss_kib < 48 * 1024, f"supervisor RSS {rss_kib // 1024} MiB"
