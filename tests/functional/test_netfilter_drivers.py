@@ -11,15 +11,19 @@ groups as ipsets; every rule written in the form iptables-save prints it back.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from baryon.agent.drivers import conntrack, ipset
-from baryon.agent.drivers.netfilter import Netfilter, NetfilterError, check, diff, hook_edits, parse_save, target
+from baryon.agent.drivers.netfilter import (EDIT_MIN_RULES, Netfilter, NetfilterError, chain_edits, check, diff,
+                                            hook_edits, parse_save, target)
 from baryon.model.firewall import CHAIN_PREFIX, ConntrackDelete, Ruleset
 from tests.support.netns import Netns
 
@@ -285,6 +289,69 @@ def test_hooks_are_inserted_at_the_top_in_order_above_foreign_rules(netns: Netns
     assert forward[-1] == "-A FORWARD -s 192.0.2.1/32 -j DROP" and len(forward) == 5
 
 
+def counted(ns: Netns, family: str, table: str, chain: str, packets: int) -> None:
+    """Give every rule of ``chain`` ``packets`` packets (rewritten as they are, with counters)."""
+    rules = [line.split(" ", 2)[2] for line in ns.run([SAVE[family], "-t", table]).stdout.splitlines()
+             if line.startswith(f"-A {chain} ")]
+    restore = "iptables-restore" if family == "ipv4" else "ip6tables-restore"
+    ns.run([restore, "--noflush", "--counters"], input=f"*{table}\n:{chain} - [0:0]\n" + "".join(
+        f"[{packets}:{packets * 100}] -A {chain} {rule}\n" for rule in rules) + "COMMIT\n")
+
+
+def test_a_port_added_or_removed_edits_the_long_shared_chains_rule_by_rule(netns: Netns, nf: Netfilter) -> None:
+    ports = [port(n) for n in range(0, 80, 2)]  # 40 ports: sg-chain 81 rules, INPUT 40, PREROUTING 120
+    desired = hybrid(ports, families=("ipv4",))
+    nf.apply(desired, nf.observe())
+    sg_chain, inputs, prerouting = f"{P}sg-chain", f"{P}INPUT", f"{P}PREROUTING"
+    counted(netns, "ipv4", "filter", sg_chain, 7)
+
+    # One port added in the middle (odd number: between two others), one at the end, one removed.
+    changed = [port(n) for n in sorted({*range(0, 80, 2), 41, 99} - {10})]
+    want = hybrid(changed, families=("ipv4",))
+    changes = nf.apply(want, nf.observe())
+
+    assert {c for _, _, c in changes.chains_edited} == {sg_chain, inputs, prerouting}
+    assert {c for _, _, c in changes.chains_written} == {sg_chain, inputs, prerouting} | {
+        p.chain(kind) for p in (port(41), port(99)) for kind in "ios"}
+    text = changes.restores[0][1]
+    assert f":{sg_chain} " not in text and f":{prerouting} " not in text  # not flushed and refilled
+    gone = [line for line in text.splitlines() if line.startswith(f"-D {sg_chain} ")]
+    assert gone == [f"-D {sg_chain} {rule}" for rule in desired.chains[("ipv4", "filter")][sg_chain]
+                    if port(10).tap in rule]
+    below = 2 * changed.index(port(41))  # the rules of the ports before it
+    assert f"-I {sg_chain} {below + 1} " in text and f"-I {sg_chain} {below + 2} " in text
+    assert f"-A {prerouting} " in text  # port 99's rules: at the end, appended
+    assert_same(nf.observe(), want)
+    kept = counters(netns, "ipv4", "filter")
+    for rule in want.chains[("ipv4", "filter")][sg_chain]:
+        new = port(41).tap in rule or port(99).tap in rule
+        assert kept[(sg_chain, rule)] == (0 if new else 7), rule  # the others were never rewritten
+
+    # Back: the edits undo each other.
+    changes = nf.apply(desired, nf.observe())
+    assert {c for _, _, c in changes.chains_edited} == {sg_chain, inputs, prerouting}
+    assert_same(nf.observe(), desired)
+
+
+def test_an_edit_from_a_stale_baseline_fails_whole_and_the_next_observe_converges(netns: Netns, nf: Netfilter) -> None:
+    ports = [port(n) for n in range(40)]
+    desired = hybrid(ports, families=("ipv4",))
+    nf.apply(desired, nf.observe())
+    sg_chain = f"{P}sg-chain"
+    rules = desired.chains[("ipv4", "filter")][sg_chain]
+    # Someone else deletes a rule: the baseline (what the driver last wrote) is stale.
+    netns.run(["iptables-restore", "--noflush"], input=f"*filter\n-D {sg_chain} {rules[0]}\nCOMMIT\n")
+    fewer = hybrid(ports[1:], families=("ipv4",))
+    before = netns.run(["iptables-save", "-t", "filter"]).stdout
+    with pytest.raises(NetfilterError, match="sg-chain"):
+        nf.apply(fewer, desired)  # its -D of the rule already gone fails the table's transaction
+    after = netns.run(["iptables-save", "-t", "filter"]).stdout
+    assert [line for line in after.splitlines() if line.startswith("-A")] == [
+        line for line in before.splitlines() if line.startswith("-A")]  # nothing of it was committed
+    nf.apply(fewer, nf.observe())
+    assert_same(nf.observe(), fewer)
+
+
 # ---------------------------------------------------------------- sets
 
 
@@ -432,6 +499,30 @@ def test_delete_conntrack_by_zone_protocol_and_addresses(netns: Netns, nf: Netfi
     assert nf.delete_conntrack([]) == 0
 
 
+def test_delete_conntrack_of_hundreds_of_filters_deletes_exactly_what_they_match(netns: Netns, nf: Netfilter) -> None:
+    """A member leaving a group: one filter per port of the group (here 200), against one dump."""
+    flow = "-I -p udp -s {} -d 10.0.0.6 --sport 40000 --dport 53 --timeout 120 --zone {}\n"
+    netns.run(["conntrack", "-R", "-"], input="".join(
+        flow.format(f"10.0.1.{n}", zone) for n in range(1, 201) for zone in (3, 4)))
+    netns.run(["conntrack", "-I", "-p", "icmp", "-s", "10.0.1.1", "-d", "10.0.0.6", "--icmp-type", "8", "--icmp-code",
+               "0", "--icmp-id", "77", "--timeout", "29", "--zone", "3"])
+    netns.run(["conntrack", "-I", "-p", "udp", "-s", "10.0.0.9", "-d", "8.8.8.8", "--sport", "1000", "--dport", "53",
+               "-r", "8.8.8.8", "-q", "192.0.2.1", "--reply-port-src", "53", "--reply-port-dst", "1000",
+               "--timeout", "120"])  # SNATed to 192.0.2.1, zone 0
+    assert flows(netns, "ipv4").count("\n") == 402
+
+    filters = [ConntrackDelete("ipv4", 3, None, f"10.0.{net}.{n}", "10.0.0.6")
+               for net in (1, 2) for n in range(1, 201, 2)]
+    assert nf.delete_conntrack(filters) == 100 + 1  # 100 of those sources have flows, and the ICMP flow of 10.0.1.1
+    left = flows(netns, "ipv4")
+    assert left.count("zone=3") == 100 and left.count("zone=4") == 200 and "icmp" not in left
+    assert all(f"src=10.0.1.{n} " not in line for n in range(1, 201, 2) for line in left.splitlines()
+               if "zone=3" in line)
+    assert nf.delete_conntrack([ConntrackDelete("ipv4", None, reply_destination="192.0.2.1")]) == 1  # the L3 agent's
+    assert "8.8.8.8" not in flows(netns, "ipv4")
+    assert nf.delete_conntrack(filters) == 0  # gone: nothing, and no error
+
+
 def test_delete_conntrack_reports_a_real_failure(nf: Netfilter) -> None:
     with pytest.raises(NetfilterError, match="conntrack -D"):
         nf.delete_conntrack([ConntrackDelete("ipv4", 3, "udp", "not-an-address")])
@@ -507,6 +598,80 @@ def test_hook_edits(want: str, have: str, removes: str, inserts: list[tuple[int,
     assert hook_edits(list(want), list(have)) == (list(removes), inserts)
 
 
+def _rules(text: str) -> list[str]:
+    """A chain of ``EDIT_MIN_RULES`` filler rules with the letters of ``text`` spliced in at their places."""
+    return [f"-j X{i}" for i in range(EDIT_MIN_RULES)] + list(text)
+
+
+@pytest.mark.parametrize(("want", "have", "edits"), [
+    (_rules("ab"), _rules("ab"), ([], [])),  # equal: nothing
+    (_rules("ab"), _rules("a"), ([], [(EDIT_MIN_RULES + 2, "b")])),  # added at the end
+    (_rules("ab"), _rules("b"), ([], [(EDIT_MIN_RULES + 1, "a")])),  # inserted
+    (_rules("a"), _rules("ab"), (["b"], [])),  # removed
+    (_rules("ac"), _rules("ab"), (["b"], [(EDIT_MIN_RULES + 2, "c")])),  # replaced
+    (["a", *_rules("")], _rules(""), ([], [(1, "a")])),  # at the top
+    (_rules("ba"), _rules("ab"), (["a", "b"], [(EDIT_MIN_RULES + 1, "b"), (EDIT_MIN_RULES + 2, "a")])),  # reordered
+    (_rules("")[::-1], _rules(""), None),  # all reordered: as many edits as rules
+    (["x", *_rules(""), "y"], ["x", *_rules("")[1:], "z", "-j X0"], None),
+    (["x", *_rules("ab"), "y"], ["x", *_rules("a"), "c", "y"], (["c"], [(EDIT_MIN_RULES + 3, "b")])),  # in the middle
+    (_rules("a"), _rules("abb"), None),  # a rule to delete is there twice: -D takes the first, maybe one to keep
+    (_rules("a"), _rules("aab"), None),
+    (_rules("aa"), _rules("aab"), (["b"], [])),  # a duplicate kept whole is no ambiguity
+    (list("ab"), list("a"), None),  # a short chain: rewritten
+    (_rules("")[:EDIT_MIN_RULES - 2] + ["a"], _rules("")[:EDIT_MIN_RULES - 2], None),  # one rule short of it
+    (_rules("")[:EDIT_MIN_RULES - 1] + ["a"], _rules("")[:EDIT_MIN_RULES - 1] + ["b"],
+     (["b"], [(EDIT_MIN_RULES, "a")])),
+    # 20 edits in a chain of 42 rules; 22 in one of 43: as many as half its rules, rewritten
+    (_rules("abcdefghij"), _rules("ABCDEFGHIJ"),
+     (list("ABCDEFGHIJ"), [(EDIT_MIN_RULES + i + 1, c) for i, c in enumerate("abcdefghij")])),
+    (_rules("abcdefghijk"), _rules("ABCDEFGHIJK"), None),
+])
+def test_chain_edits(want: list[str], have: list[str], edits: tuple | None) -> None:
+    assert chain_edits(want, have) == edits
+
+
+def _replayed(have: list[str], removes: list[str], inserts: list[tuple[int, str]]) -> list[str]:
+    """What netfilter makes of the edits: ``-D`` deletes the first equal rule, ``-I N`` inserts at N."""
+    chain = list(have)
+    for rule in removes:
+        chain.remove(rule)
+    for position, rule in inserts:
+        chain.insert(position - 1, rule)
+    return chain
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([f"-j X{i}" for i in range(60)] + list("abc")), max_size=90),
+       st.lists(st.tuples(st.integers(0, 90), st.sampled_from(["drop", "add", "move"]),
+                          st.sampled_from(list("abcde")))))
+def test_chain_edits_turn_have_into_want_whatever_the_change(have: list[str], changes: list) -> None:
+    want = list(have)
+    for index, kind, rule in changes:
+        if kind == "drop" and want:
+            want.pop(index % len(want))
+        elif kind == "add":
+            want.insert(index % (len(want) + 1), rule)
+        elif want:
+            want.insert(index % len(want), want.pop(index % len(want)))
+    edits = chain_edits(want, have)
+    if edits is not None:
+        assert _replayed(have, *edits) == want
+        assert len(want) >= EDIT_MIN_RULES and 2 * (len(edits[0]) + len(edits[1])) < len(want)
+
+
+def test_diff_edits_a_long_chain_appending_past_its_end_and_rewrites_a_short_one() -> None:
+    long, short = f"{P}long", f"{P}short"
+    have = Ruleset({("ipv4", "filter"): {long: tuple(_rules("ab")), short: ("-j X0", "-j X1")}})
+    want = Ruleset({("ipv4", "filter"): {long: tuple(_rules("acd")), short: ("-j X0",)}})
+    changes = diff(want, have)
+    assert changes.chains_written == (("ipv4", "filter", long), ("ipv4", "filter", short))
+    assert changes.chains_edited == (("ipv4", "filter", long),)
+    assert changes.restores == (("ipv4", f"*filter\n:{short} - [0:0]\n-A {short} -j X0\n-D {long} b\n"
+                                         f"-A {long} c\n-A {long} d\nCOMMIT\n"),)
+    inserted = Ruleset({("ipv4", "filter"): {long: tuple(_rules("xab")), short: ("-j X0", "-j X1")}})
+    assert diff(inserted, have).restores == (("ipv4", f"*filter\n-I {long} {EDIT_MIN_RULES + 1} x\nCOMMIT\n"),)
+
+
 def test_set_text() -> None:
     assert [ipset.member(m) for m in ("10.0.0.5/32", "10.0.0.5", "10.0.0.5/24", "FD00::5/128", "fd00::5/64")] == [
         "10.0.0.5", "10.0.0.5", "10.0.0.0/24", "fd00::5", "fd00::/64"]
@@ -514,9 +679,21 @@ def test_set_text() -> None:
     saved = ("create NIPv6a hash:net family inet6 hashsize 1024 maxelem 65536\nadd NIPv6a fd00::2\n"
              "create other hash:ip family inet\nadd other 10.0.0.1\n")
     assert ipset.parse_save(saved) == {"NIPv6a": ("ipv6", ("fd00::2",))}
-    assert conntrack.deleted_count("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n") == 0
     assert conntrack.delete_argv(ConntrackDelete("ipv6", 5, "udp", None, "fd00::1")) == [
         "conntrack", "-D", "-f", "ipv6", "--zone", "5", "-p", "udp", "-d", "fd00::1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.ip_addresses(), st.sampled_from(["{}", "{}/32", "{}/128", "{}/24", "{}/64", " {}", "::ffff:{}", "{}%eth0"]),
+       st.booleans())
+def test_set_members_are_compared_as_ipset_prints_them_whatever_their_spelling(address, form: str, upper: bool) -> None:
+    text = form.format(address.exploded.upper() if upper else str(address))
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+        printed = str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+    except ValueError:
+        printed = text  # unparsable: left as it is
+    assert ipset.member(text) == printed
 
 
 def test_diff_of_equal_rulesets_is_empty() -> None:

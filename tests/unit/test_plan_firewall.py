@@ -11,14 +11,17 @@ the contract with ``baryon.agent.drivers.netfilter``.
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from baryon.agent.drivers import netfilter
-from baryon.agent.plan.firewall import conntrack_deletes, device_name, port_chain, render
-from baryon.agent.plan.firewall_rules import link_local, set_name
+from baryon.agent.plan.firewall import Rendering, conntrack_deletes, device_name, port_chain, render, render_from
+from baryon.agent.plan.firewall_rules import link_local, set_members, set_name
 from baryon.model.firewall import MAX_CHAIN_LEN, MAX_SET_LEN, ConntrackDelete, Ruleset
 from baryon.model.host import AddressPair, GroupMembers, HostView, Port, Rule, SecurityGroup
 
@@ -488,6 +491,32 @@ def test_a_set_exists_even_empty_and_only_for_the_families_rules_name() -> None:
         "-p tcp -m tcp --dport 22 -m set --match-set NIPv4f0000000-0000-4000-8000- src -j RETURN",)
 
 
+def _spellings(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[str]:
+    text = str(address)
+    return [text, text.upper(), address.exploded, f" {text} ", f"{text}/{address.max_prefixlen}", f"{text}/24"
+            if address.version == 4 else f"{text}/64", f"::ffff:{text}" if address.version == 4 else text + "%eth0"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.ip_addresses(), max_size=12), st.lists(st.sampled_from(
+    ["::ffff:1.2.3.4", "::1.2.3.4", "::ffff:102:304", "0.0.0.0/0", "::/0", "bogus", "", "010.0.0.1", "10.0.0.1/33",
+     "fe80::1%eth0", "1.2.3"]), max_size=4))
+def test_set_members_print_every_spelling_as_ipaddress_does(addresses: list, odd: list[str]) -> None:
+    texts = [spelling for a in addresses for spelling in _spellings(a)] + odd
+    for family, version in (("ipv4", 4), ("ipv6", 6)):
+        expected: set[str] = set()
+        for text in texts:
+            try:
+                net = ipaddress.ip_network(text.strip(), strict=False)
+            except ValueError:
+                continue
+            if net.version != version:
+                continue
+            for part in (net.subnets(prefixlen_diff=1) if net.prefixlen == 0 else (net,)):
+                expected.add(str(part.network_address) if part.prefixlen == part.max_prefixlen else str(part))
+        assert set_members(texts, family) == tuple(sorted(expected))
+
+
 def test_a_membership_change_changes_sets_only() -> None:
     ports = (vm(), vm(VM2, (IP2,), mac=MAC2))
     small = render(view(*ports, members={DEFAULT: (IP1,)}), ZONES)
@@ -524,6 +553,83 @@ def test_the_driver_accepts_the_ruleset_and_finds_nothing_to_do_when_it_is_obser
                      groups=(DEFAULT_GROUP, web)), ZONES)
     netfilter.check(rs)
     assert not netfilter.diff(rs, rs)
+
+
+# ---------------------------------------------------------------- reusing the last rendering
+
+
+VM3 = "a3000000-0000-4000-8000-000000000003"
+OPEN = "a4000000-0000-4000-8000-000000000004"
+DHCP = "a5000000-0000-4000-8000-000000000005"
+WEB_GROUP = SecurityGroup(WEB, (rule("w1", "ingress", "IPv4", "tcp", 22, 22),
+                                rule("w2", "egress", "IPv4", group=DEFAULT)))
+
+
+def host(**kinds: object) -> HostView:
+    """Three filtered ports (VM1 and VM2 in the default group, VM3 in WEB whose egress goes to the
+    default group's members), an open port and a DHCP port; ``kinds`` replace some of them."""
+    ports = {VM1: vm(), VM2: vm(VM2, (IP2,), mac=MAC2), VM3: vm(VM3, ("10.0.0.13",), (WEB,), mac="fa:16:3e:00:00:a3"),
+             OPEN: vm(OPEN, ("10.0.0.14",), (), security=False),
+             DHCP: vm(DHCP, ("10.0.0.2",), (), owner="network:dhcp")}
+    ports.update(kinds.get("ports", {}))  # type: ignore[arg-type]
+    members = kinds.get("members", {DEFAULT: (IP1, IP2, IP1_V6), WEB: ("10.0.0.13",)})
+    return view(*(p for p in ports.values() if p is not None),
+                groups=kinds.get("groups", (DEFAULT_GROUP, WEB_GROUP)), members=members)  # type: ignore[arg-type]
+
+
+ALL = {VM1, VM2, VM3, OPEN, DHCP}
+
+
+@pytest.mark.parametrize(("after", "zones", "rendered_again"), [
+    (host(), ZONES, set()),  # nothing changed: every port's rules are reused
+    (host(ports={VM1: vm(ips=(IP1,))}), ZONES, {VM1}),  # an address
+    (host(ports={VM1: vm(mac="fa:16:3e:00:00:ff")}), ZONES, {VM1}),  # the MAC
+    (host(ports={VM1: vm(pairs=(AddressPair("10.0.0.99", MAC1),))}), ZONES, {VM1}),  # an address pair
+    (host(ports={VM1: vm(groups=(DEFAULT, WEB))}), ZONES, {VM1}),  # its groups
+    (host(groups=(DEFAULT_GROUP, replace(WEB_GROUP, rules=WEB_GROUP.rules[:1]))), ZONES, {VM3}),  # a rule of its group
+    (host(groups=(replace(DEFAULT_GROUP, stateful=False), WEB_GROUP)), ZONES, {VM1, VM2}),  # statefulness
+    (host(members={DEFAULT: (IP1,), WEB: ()}), ZONES, set()),  # members: the sets change, no port's rules
+    (host(), {NET: ZONE + 1}, {VM1, VM2, VM3}),  # its network's zone: the filtered ports (raw table)
+    (host(ports={VM1: vm(security=False)}), ZONES, {VM1}),  # port security off: now an open port
+    (host(ports={OPEN: vm(OPEN, ("10.0.0.14",), ())}), ZONES, {OPEN}),  # port security on: filtered
+    (host(ports={VM1: vm(owner="network:router_interface")}), ZONES, {VM1}),  # now trusted
+    (host(ports={DHCP: vm(DHCP, ("10.0.0.3",), (), owner="network:dhcp")}), ZONES, {DHCP}),  # a trusted port's address
+    (host(ports={VM2: None}), ZONES, set()),  # a port gone
+    (host(ports={"a0000000-0000-4000-8000-000000000000": vm("a0000000-0000-4000-8000-000000000000", ("10.0.0.10",))}),
+     ZONES, {"a0000000-0000-4000-8000-000000000000"}),  # a port added (first in every shared chain)
+    (host(ports={VM1: vm(network=NET_UNWIRED)}), ZONES, set()),  # a port moved to a network not wired here
+])
+def test_a_rendering_reuses_the_rules_of_the_ports_whose_inputs_did_not_change(
+        after: HostView, zones: dict[str, int], rendered_again: set[str]) -> None:
+    before = render_from(host(), ZONES, None)
+    again = render_from(after, zones, before)
+    assert again.ruleset == render(after, zones)  # the same ruleset as rendered from nothing
+    assert again == render_from(after, zones, None)
+    reused = {pid for pid, (_, rules) in again.ports.items() if before.ports.get(pid, (None, None))[1] is rules}
+    assert reused == set(again.ports) - rendered_again
+    assert set(again.ports) == {p.id for p in after.ports if p.network_id in zones}
+
+
+def test_any_previous_rendering_gives_the_ruleset_rendered_from_nothing() -> None:
+    views = [host(), host(ports={VM1: vm(security=False), VM2: None}), view(), host(members={}),
+             host(ports={VM3: vm(VM3, ("10.0.0.13",), (DEFAULT,), mac="fa:16:3e:00:00:a3")}),
+             host(groups=(DEFAULT_GROUP,)), host(ports={VM1: vm(VM1, (IP2,), mac=MAC2), VM2: vm(VM2, (IP1,))})]
+    for zones in (ZONES, {NET: 3}, {}):
+        for first in views:
+            previous = render_from(first, ZONES, None)
+            for then in views:
+                assert render_from(then, zones, previous).ruleset == render(then, zones)
+    assert render_from(view(), ZONES, None) == render_from(view(), ZONES, Rendering(render(host(), ZONES)))
+
+
+def test_reused_rules_and_sets_are_the_same_objects() -> None:
+    """What makes comparing with the last applied ruleset, and diffing it, cheap."""
+    before = render_from(host(), ZONES, None)
+    again = render_from(host(members={DEFAULT: (IP1, IP2, IP1_V6), WEB: ("10.0.0.13", "10.0.0.99")}), ZONES, before)
+    family_chains = again.ruleset.chains[("ipv4", "filter")]
+    assert family_chains[I1] is before.ruleset.chains[("ipv4", "filter")][I1]
+    assert again.ruleset.sets[SET4][1] is before.ruleset.sets[SET4][1]  # the default group's members did not change
+    assert again.matches[(DEFAULT,)] is before.matches[(DEFAULT,)]
 
 
 # ---------------------------------------------------------------- conntrack
@@ -623,6 +729,20 @@ def test_a_member_leaving_a_group_deletes_its_entries_with_the_ports_using_the_g
     )
     after = web_view(*WEB_RULES, members={DEFAULT: (IP1, IP2, IP1_V6), WEB: (IP1, "10.0.0.21")})
     assert conntrack_deletes(BEFORE, after, ZONES) == (ct("ipv4", "gre", "10.0.0.20", IP1),)
+
+
+def test_a_member_leaving_a_group_that_a_rule_names_deletes_with_ports_not_in_that_group() -> None:
+    # VM1 is in WEB alone; WEB allows ingress from the default group's members; VM2 leaves it
+    rules = (rule("w1", "ingress", "IPv4", "udp", group=DEFAULT),)
+    before = web_view(*rules)
+    after = web_view(*rules, members={DEFAULT: (IP1, IP1_V6), WEB: (IP1, "10.0.0.20", "10.0.0.21")})
+    assert conntrack_deletes(before, after, ZONES) == (
+        ct("ipv4", None, IP2, IP2),  # VM2 (in the default group) allowed itself
+        ct("ipv4", "udp", IP2, IP1),  # VM1 allowed it by WEB's rule
+    )
+    # the port's groups, their rules and the members they name unchanged: nothing, whatever else changed
+    elsewhere = web_view(*rules, members={DEFAULT: (IP1, IP2, IP1_V6), WEB: ()})
+    assert conntrack_deletes(before, elsewhere, ZONES) == ()
 
 
 def test_nothing_is_deleted_while_what_allowed_it_is_still_allowed() -> None:

@@ -41,8 +41,15 @@ Sets: one per (remote group, family) that a rule of a filtered port names, even 
 that a change of membership is a set update only: the rules, and their number, never depend on
 the members.
 
+``render_from(view, zones, previous) -> Rendering``: the same ruleset, with what it was made of
+(each port's rules under the inputs they came from, each set's members under its addresses):
+given the previous ``Rendering``, only the ports whose inputs changed are rendered again. The
+agent renders on every run; with 1,000 ports on a node a change costs a few milliseconds
+instead of a quarter of a second, and the reused tuples make the comparison with what it last
+applied, and the driver's diff, cheap.
+
 ``conntrack_deletes(before, after, zones)``: the conntrack entries a change of rules or members
-no longer allows (see its docstring).
+no longer allows (``baryon.agent.plan.firewall_conntrack``, re-exported here).
 
 NOTE: where Baryon departs from Neutron's layout, on purpose:
 - ``neutron-filter-top`` (Neutron's unwrapped chain shared by its agents, hooked at the top of
@@ -64,19 +71,22 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from baryon.agent.plan.firewall_rules import (EGRESS, INGRESS, IPV4, IPV6, Network, SgMatch, addresses,
-                                              conntrack_protocol, link_local, match_rule, network, normalize,
+from baryon.agent.plan.firewall_conntrack import MAX_REMOTES, conntrack_deletes
+from baryon.agent.plan.firewall_rules import (EGRESS, INGRESS, IPV4, IPV6, Matches, addresses, group_key, is_filtered,
+                                              is_trusted, link_local, match_rule, network, port_matches, port_stateful,
                                               set_members, set_name)
-from baryon.model.firewall import CHAIN_PREFIX, FAMILIES, ConntrackDelete, Ruleset
-from baryon.model.host import HostView, Port, SecurityGroup
+from baryon.model.firewall import CHAIN_PREFIX, FAMILIES, Ruleset
+from baryon.model.host import HostView, Port
+
+__all__ = ["MAX_REMOTES", "PortRules", "Rendering", "conntrack_deletes", "device_name", "is_filtered", "is_trusted",
+           "port_chain", "render", "render_from", "wrapped"]
 
 FILTER, RAW = "filter", "raw"
 TAP, QVB = "tap", "qvb"
 DEVICE_ID_LEN = 11  # Neutron's LINUX_DEV_LEN (14) - len("tap")
 CHAIN_ID_LEN = 10  # Neutron's MAX_IPTABLES_CHAIN_LEN_WRAP (11) - len("i")
-TRUSTED_OWNER_PREFIX = "network:"  # neutron_lib.utils.net.is_port_trusted
 
 FORWARD, INPUT, OUTPUT, PREROUTING = "FORWARD", "INPUT", "OUTPUT", "PREROUTING"
 LOCAL = "local"
@@ -111,9 +121,6 @@ ICMPV6_TYPE_RA = 134
 DHCP_PORTS = {IPV4: (67, 68), IPV6: (547, 546)}  # (server, client)
 DHCP_EXTRA_DESTINATION = {IPV4: "255.255.255.255/32", IPV6: "fe80::/64"}
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-# Past this many remote addresses whose entries a port loses for one (family, direction,
-# protocol), one delete from/to anywhere instead (Neutron's): one ``conntrack -D`` each.
-MAX_REMOTES = 32
 
 ESTABLISHED = f'-m state --state RELATED,ESTABLISHED -m comment --comment "{ALLOW_ASSOC}" -j RETURN'
 INVALID = f'-m state --state INVALID -m comment --comment "{INVALID_DROP}" -j DROP'
@@ -148,7 +155,7 @@ class _PortPlan:
     port: Port
     zone: int
     stateful: bool
-    matches: dict[tuple[str, str], tuple[SgMatch, ...]]
+    matches: Matches
 
 
 @dataclass(frozen=True)
@@ -157,10 +164,14 @@ class _Host:
     trusted: tuple[Port, ...]
     unfiltered: tuple[Port, ...]
     members: dict[str, tuple[str, ...]]  # group id -> addresses
+    matches: dict[tuple[str, ...], Matches]  # the filtered ports' lists of groups -> their matches
 
 
-def _index(view: HostView, zones: Mapping[str, int]) -> _Host:
+def _index(view: HostView, zones: Mapping[str, int], known: Mapping[tuple[str, ...], Matches]) -> _Host:
+    """The view's ports by kind. A list of groups is normalised once, and where ``known`` holds
+    equal matches for it, those are used (the same object: comparing them later is immediate)."""
     groups = {g.id: g for g in view.security_groups}
+    by_groups: dict[tuple[str, ...], Matches] = {}
     filtered, trusted, unfiltered = [], [], []
     for port in sorted(view.ports, key=lambda p: p.id):
         zone = zones.get(port.network_id)
@@ -171,104 +182,154 @@ def _index(view: HostView, zones: Mapping[str, int]) -> _Host:
         elif not port.port_security_enabled:
             unfiltered.append(port)
         else:
-            filtered.append(_PortPlan(port, zone, _stateful(port, groups), _matches(port, groups)))
+            key = group_key(port)
+            matches = by_groups.get(key)
+            if matches is None:
+                matches = port_matches(port, groups)
+                if known.get(key) == matches:
+                    matches = known[key]
+                by_groups[key] = matches
+            filtered.append(_PortPlan(port, zone, port_stateful(port, groups), matches))
     members: dict[str, set[str]] = {}
     for entry in view.group_members:
         members.setdefault(entry.security_group_id, set()).update(entry.addresses)
     return _Host(tuple(filtered), tuple(trusted), tuple(unfiltered),
-                 {gid: tuple(sorted(addresses)) for gid, addresses in sorted(members.items())})
-
-
-def is_trusted(port: Port) -> bool:
-    return port.device_owner.startswith(TRUSTED_OWNER_PREFIX)
-
-
-def is_filtered(port: Port) -> bool:
-    return port.port_security_enabled and not is_trusted(port)
-
-
-def _matches(port: Port, groups: Mapping[str, SecurityGroup]) -> dict[tuple[str, str], tuple[SgMatch, ...]]:
-    found: dict[tuple[str, str], list[SgMatch]] = {(f, d): [] for f in FAMILIES for d in (INGRESS, EGRESS)}
-    for group_id in sorted(port.security_groups):
-        group = groups.get(group_id)
-        for rule in sorted(group.rules, key=lambda r: r.id) if group else ():
-            match = normalize(rule)
-            if match is not None:
-                found[(match.family, match.direction)].append(match)
-    return {key: tuple(matches) for key, matches in found.items()}
-
-
-def _stateful(port: Port, groups: Mapping[str, SecurityGroup]) -> bool:
-    """Neutron's ``_are_sg_rules_stateful``: the port's first group decides, when it has rules.
-    NOTE: Neutron's API refuses a port with both stateful and stateless groups."""
-    first = groups.get(min(port.security_groups)) if port.security_groups else None
-    return first.stateful if first is not None and first.rules else True
+                 {gid: tuple(sorted(addresses)) for gid, addresses in sorted(members.items())}, by_groups)
 
 
 # ---------------------------------------------------------------- the ruleset
 
 
+FILTERED, TRUSTED, UNFILTERED = "filtered", "trusted", "unfiltered"
+Members = Mapping[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]]  # (group, family) -> (addresses, members)
+
+
+@dataclass(frozen=True)
+class PortRules:
+    """One port's share of the ruleset: its own chains (per family) and its rules in the shared
+    chains, which are the same text in both families."""
+
+    chains: dict[str, dict[str, tuple[str, ...]]]  # family -> its chains (i/o/s<id>) -> rules
+    forward: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    sg_chain: tuple[str, ...] = ()
+    raw: tuple[str, ...] = ()  # raw PREROUTING
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """A ruleset and what it was assembled from, for ``render_from`` to reuse: each port's rules
+    under the inputs they were rendered from (kind, port, zone, statefulness, matches), each
+    list of groups' matches, each set's members under the addresses they were made from."""
+
+    ruleset: Ruleset
+    ports: Mapping[str, tuple[tuple, PortRules]] = field(default_factory=dict)  # port id -> (inputs, rules)
+    matches: Mapping[tuple[str, ...], Matches] = field(default_factory=dict)
+    members: Members = field(default_factory=dict)
+
+
+_NOTHING = Rendering(Ruleset())
+
+
 def render(view: HostView, zones: Mapping[str, int]) -> Ruleset:
     """This node's desired netfilter state for ``view`` (see the module docstring)."""
-    host = _index(view, zones)
+    return render_from(view, zones, None).ruleset
+
+
+def render_from(view: HostView, zones: Mapping[str, int], previous: Rendering | None) -> Rendering:
+    """``render(view, zones)`` with what it was made of; the rules of a port whose inputs equal
+    those it had in ``previous``, and the members of a set whose addresses do, are taken from
+    ``previous`` rather than rendered again. The ruleset is equal to ``render(view, zones)``
+    whatever ``previous`` is (an unrelated one only saves nothing).
+
+    NOTE: the agent renders on every run, and a change concerns a few ports of the hundreds a node
+    may have: re-rendering all of them was most of a change's cost at 1,000 ports (ipaddress
+    parsing, string formatting). Reused rules are the same tuples, so that comparing the ruleset
+    with the one last applied, and the driver's diff, find them equal by identity."""
+    known = previous or _NOTHING
+    host = _index(view, zones, known.matches)
+    ports: dict[str, tuple[tuple, PortRules]] = {}
+
+    def rules_of(kind: str, port: Port, plan: _PortPlan | None) -> PortRules:
+        inputs = (kind, port, plan.zone, plan.stateful, plan.matches) if plan else (kind, port)
+        cached = known.ports.get(port.id)
+        if cached is not None and cached[0] == inputs:
+            rules = cached[1]
+        elif plan is not None:
+            rules = _filtered_rules(plan)
+        else:
+            rules = _open_rules(port, trusted=kind == TRUSTED)
+        ports[port.id] = (inputs, rules)
+        return rules
+
+    filtered = [rules_of(FILTERED, plan.port, plan) for plan in host.filtered]
+    trusted = [rules_of(TRUSTED, port, None) for port in host.trusted]
+    unfiltered = [rules_of(UNFILTERED, port, None) for port in host.unfiltered]
+    shared = {
+        wrapped(FORWARD): tuple(rule for rules in (*filtered, *trusted, *unfiltered) for rule in rules.forward),
+        wrapped(INPUT): tuple(rule for rules in (*filtered, *unfiltered) for rule in rules.inputs),
+        wrapped(OUTPUT): (),
+        wrapped(LOCAL): (),
+        SG_CHAIN: (*(rule for rules in filtered for rule in rules.sg_chain), "-j ACCEPT"),
+        SG_FALLBACK: (f'-m comment --comment "{UNMATCH_DROP}" -j DROP',),
+    }
+    raw = {wrapped(OUTPUT): (), wrapped(PREROUTING): tuple(rule for rules in filtered for rule in rules.raw)}
     chains: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {}
     hooks: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
     for family in FAMILIES:
-        chains[(family, FILTER)] = dict(sorted(_filter_chains(host, family).items()))
-        chains[(family, RAW)] = dict(sorted(_raw_chains(host).items()))
+        own: dict[str, tuple[str, ...]] = {}
+        for rules in filtered:
+            own.update(rules.chains[family])
+        own.update(shared)
+        chains[(family, FILTER)] = dict(sorted(own.items()))
+        chains[(family, RAW)] = dict(sorted(raw.items()))
         for table in (FILTER, RAW):
             hooks[(family, table)] = tuple((builtin, f"-j {wrapped(builtin)}") for builtin in WRAPPED[table])
-    return Ruleset(chains=chains, hooks=hooks, sets=_sets(host))
+    sets, members = _sets(host, known.members)
+    return Rendering(Ruleset(chains=chains, hooks=hooks, sets=sets), ports, host.matches, members)
 
 
-def _filter_chains(host: _Host, family: str) -> dict[str, tuple[str, ...]]:
-    forward: list[str] = []
-    inputs: list[str] = []
-    sg_chain: list[str] = []
-    chains: dict[str, tuple[str, ...]] = {}
-    for plan in host.filtered:
-        tap = device_name(plan.port.id)
-        ingress, egress = port_chain(plan.port.id, INGRESS_CHAIN), port_chain(plan.port.id, EGRESS_CHAIN)
-        forward += [_physdev(PHYSDEV[INGRESS], tap, VM_INT_SG, SG_CHAIN),
-                    _physdev(PHYSDEV[EGRESS], tap, VM_INT_SG, SG_CHAIN)]
-        inputs.append(_physdev(PHYSDEV[EGRESS], tap, INPUT_TO_SG, egress))
-        sg_chain += [_physdev(PHYSDEV[INGRESS], tap, SG_TO_VM_SG, ingress),
-                     _physdev(PHYSDEV[EGRESS], tap, SG_TO_VM_SG, egress)]
+def _filtered_rules(plan: _PortPlan) -> PortRules:
+    port_id = plan.port.id
+    tap = device_name(port_id)
+    ingress, egress = port_chain(port_id, INGRESS_CHAIN), port_chain(port_id, EGRESS_CHAIN)
+    chains: dict[str, dict[str, tuple[str, ...]]] = {}
+    for family in FAMILIES:
+        own: dict[str, tuple[str, ...]] = {}
         spoof = _spoof_chain(plan.port, family)
         if spoof:
-            chains[port_chain(plan.port.id, SPOOF_CHAIN)] = spoof
-        chains[ingress] = _ingress_chain(plan, family)
-        chains[egress] = _egress_chain(plan, family, has_spoof_chain=bool(spoof))
-    for port in host.trusted:
-        tap = device_name(port.id)
-        forward += [_physdev(PHYSDEV[d], tap, TRUSTED_ACCEPT, "ACCEPT") for d in (INGRESS, EGRESS)]
-    for port in host.unfiltered:
-        tap = device_name(port.id)
-        forward += [_physdev(PHYSDEV[d], tap, PORT_SEC_ACCEPT, "ACCEPT") for d in (INGRESS, EGRESS)]
-        inputs.append(_physdev(PHYSDEV[EGRESS], tap, PORT_SEC_ACCEPT, "ACCEPT"))
-    chains.update({
-        wrapped(FORWARD): tuple(forward),
-        wrapped(INPUT): tuple(inputs),
-        wrapped(OUTPUT): (),
-        wrapped(LOCAL): (),
-        SG_CHAIN: (*sg_chain, "-j ACCEPT"),
-        SG_FALLBACK: (f'-m comment --comment "{UNMATCH_DROP}" -j DROP',),
-    })
-    return chains
+            own[port_chain(port_id, SPOOF_CHAIN)] = spoof
+        own[ingress] = _ingress_chain(plan, family)
+        own[egress] = _egress_chain(plan, family, has_spoof_chain=bool(spoof))
+        chains[family] = own
+    return PortRules(
+        chains,
+        forward=(_physdev(PHYSDEV[INGRESS], tap, VM_INT_SG, SG_CHAIN),
+                 _physdev(PHYSDEV[EGRESS], tap, VM_INT_SG, SG_CHAIN)),
+        inputs=(_physdev(PHYSDEV[EGRESS], tap, INPUT_TO_SG, egress),),
+        sg_chain=(_physdev(PHYSDEV[INGRESS], tap, SG_TO_VM_SG, ingress),
+                  _physdev(PHYSDEV[EGRESS], tap, SG_TO_VM_SG, egress)),
+        raw=_raw_rules(plan))
 
 
-def _raw_chains(host: _Host) -> dict[str, tuple[str, ...]]:
+def _open_rules(port: Port, *, trusted: bool) -> PortRules:
+    """A trusted port: FORWARD ACCEPT; an unfiltered one: FORWARD and INPUT ACCEPT."""
+    tap = device_name(port.id)
+    comment = TRUSTED_ACCEPT if trusted else PORT_SEC_ACCEPT
+    forward = tuple(_physdev(PHYSDEV[d], tap, comment, "ACCEPT") for d in (INGRESS, EGRESS))
+    inputs = () if trusted else (_physdev(PHYSDEV[EGRESS], tap, PORT_SEC_ACCEPT, "ACCEPT"),)
+    return PortRules({family: {} for family in FAMILIES}, forward=forward, inputs=inputs)
+
+
+def _raw_rules(plan: _PortPlan) -> tuple[str, ...]:
     """Neutron's ``_get_jump_rules``: the port's zone is set on what comes in from the qvb veth
     (matched as a bridge port and as an interface) and on what comes out of the VM's tap."""
-    rules: list[str] = []
-    for plan in host.filtered:
-        short = plan.port.id[4:]  # NOTE: Neutron cuts 4 characters ("tap_") of the device: here, the id
-        comment, action = ((f"Set zone for {short}", f"CT --zone {plan.zone}") if plan.stateful
-                           else (f"Make {short} stateless", "CT --notrack"))
-        qvb, tap = device_name(plan.port.id, QVB), device_name(plan.port.id)
-        for match in (f"-m physdev --physdev-in {qvb}", f"-i {qvb}", f"-m physdev --physdev-in {tap}"):
-            rules.append(f'{match} -m comment --comment "{comment}" -j {action}')
-    return {wrapped(OUTPUT): (), wrapped(PREROUTING): tuple(rules)}
+    short = plan.port.id[4:]  # NOTE: Neutron cuts 4 characters ("tap_") of the device: here, the id
+    comment, action = ((f"Set zone for {short}", f"CT --zone {plan.zone}") if plan.stateful
+                       else (f"Make {short} stateless", "CT --notrack"))
+    qvb, tap = device_name(plan.port.id, QVB), device_name(plan.port.id)
+    return tuple(f'{match} -m comment --comment "{comment}" -j {action}'
+                 for match in (f"-m physdev --physdev-in {qvb}", f"-i {qvb}", f"-m physdev --physdev-in {tap}"))
 
 
 def _physdev(option: str, tap: str, comment: str, target: str) -> str:
@@ -377,203 +438,17 @@ def _unique(items: Iterable) -> list:
     return list(dict.fromkeys(items))
 
 
-def _sets(host: _Host) -> dict[str, tuple[str, tuple[str, ...]]]:
-    named = {(match.remote_group, family) for plan in host.filtered for (family, _), matches in plan.matches.items()
-             for match in matches if match.remote_group is not None}
-    return {set_name(group, family): (family, set_members(host.members.get(group, ()), family))
-            for group, family in sorted(named)}
-
-
-# ---------------------------------------------------------------- conntrack
-
-
-@dataclass(frozen=True)
-class _Allowance:
-    """What one rule lets through, with a remote group expanded to one allowance per member:
-    ``remote`` is a network or None (anywhere)."""
-
-    family: str
-    direction: str
-    protocol: str | None
-    low: int | None
-    high: int | None
-    remote: Network | None
-
-
-def conntrack_deletes(before: HostView | None, after: HostView,
-                      zones: Mapping[str, int]) -> tuple[ConntrackDelete, ...]:
-    """The conntrack entries to delete once ``after`` is applied, because what allowed them in
-    ``before`` is gone (Neutron's ``_remove_conntrack_entries_from_sg_updates`` and
-    ``_remove_conntrack_entries_from_port_deleted``), for ports filtered and stateful in
-    ``before`` whose network has a zone in ``zones``:
-
-    - a port still filtered in ``after``: its allowances (its groups' rules, a remote group
-      expanded to its members of that family) in ``before`` that ``after`` no longer has and that
-      no allowance of ``after`` covers (same family and direction, any or the same protocol, a port
-      range or ICMP type/code that contains it, anywhere or a network containing its remote).
-      That covers a removed rule, a group taken off the port and a member that left a remote group
-      alike. Each deletes, in the port's zone, for each fixed IP of the port (``before``'s) of its
-      family: ingress ``-s remote -d port IP``, egress ``-s port IP -d remote``, with its protocol;
-      the remote is given when it is one address, else left out (any), as Neutron never narrows;
-      past ``MAX_REMOTES`` remotes for one (family, direction, protocol) of a port, one delete
-      with any remote instead (a remote-group rule of a 1,000-member group is one delete per
-      port address, not 1,000).
-    - a port gone from ``after``, or an address the port no longer has: every entry from or to
-      that address in the zone (the zone is the network's: a new port given the address must not
-      inherit them).
-
-    NOTE: choices. Rules are compared by what iptables makes of them (``SgMatch``), not by id:
-    a rule deleted and created again identical, or the same rule in another of the port's groups,
-    cuts nothing. Ports are not narrowed (``ConntrackDelete`` has none, Neutron neither): removing
-    TCP 22 also deletes the port's other TCP entries with that remote; stateful TCP picks them up
-    again on their next packet when a rule still allows them. Neutron deletes everything of a port
-    that lost a group; here only what that group allowed and nothing else allows. A port that turns
-    port security off needs nothing (everything is allowed, outside the zone). Deletes are unique,
-    sorted, and one that a broader delete of the result covers is left out.
-    """
-    if before is None:
-        return ()
-    old, new = _Allowances(before), _Allowances(after)
-    current = {p.id: p for p in after.ports}
-    deletes: set[ConntrackDelete] = set()
-    lost: dict[tuple[tuple[str, ...], tuple[str, ...]], list[_Allowance]] = {}  # ports share their groups
-    for previous in sorted(before.ports, key=lambda p: p.id):
-        zone = zones.get(previous.network_id)
-        if zone is None or not is_filtered(previous) or not old.stateful(previous):
-            continue
-        port = current.get(previous.id)
-        kept = set(port.fixed_ips) if port is not None else set()
-        for family in FAMILIES:
-            for address in addresses((a for a in previous.fixed_ips if a not in kept), family):
-                deletes.update({ConntrackDelete(family, zone, None, address, None),
-                                ConntrackDelete(family, zone, None, None, address)})
-        if port is None or not is_filtered(port):
-            continue
-        change = (_group_key(previous), _group_key(port))
-        if change not in lost:
-            lost[change] = _lost(old.of(previous), new.of(port))
-        for allowance in lost[change]:
-            deletes.update(_deletes_for(previous, zone, allowance))
-    return tuple(sorted(_broadest(deletes), key=_delete_key))
-
-
-def _lost(before: frozenset[_Allowance], after: frozenset[_Allowance]) -> list[_Allowance]:
-    """The allowances of ``before`` that nothing in ``after`` covers; past ``MAX_REMOTES`` of
-    them for one (family, direction, protocol), one allowance from anywhere instead."""
-    # an allowance from one host is only covered by one from that host or from a wider remote
-    by_remote: dict[Network | None, list[_Allowance]] = {}
-    for kept in after:
-        by_remote.setdefault(kept.remote if _single(kept.remote) else None, []).append(kept)
-    wide = by_remote.get(None, [])
-    gone = [a for a in sorted(before - after, key=_allowance_key)
-            if not any(_covers(k, a) for k in (*wide, *(by_remote.get(a.remote, ()) if a.remote else ())))]
-    by_kind: dict[tuple[str, str, str | None], list[_Allowance]] = {}
-    for allowance in gone:
-        by_kind.setdefault((allowance.family, allowance.direction, allowance.protocol), []).append(allowance)
-    lost: list[_Allowance] = []
-    for (family, direction, protocol), allowances in by_kind.items():
-        if len(allowances) > MAX_REMOTES:
-            lost.append(_Allowance(family, direction, protocol, None, None, None))
-        else:
-            lost += allowances
-    return lost
-
-
-class _Allowances:
-    """A view's allowances per group list, computed once per distinct list of groups."""
-
-    def __init__(self, view: HostView) -> None:
-        self._groups = {g.id: g for g in view.security_groups}
-        self._members: dict[str, set[str]] = {}
-        for entry in view.group_members:
-            self._members.setdefault(entry.security_group_id, set()).update(entry.addresses)
-        self._cache: dict[tuple[str, ...], frozenset[_Allowance]] = {}
-        self._networks: dict[tuple[str, str], list[Network | None]] = {}
-
-    def stateful(self, port: Port) -> bool:
-        return _stateful(port, self._groups)
-
-    def of(self, port: Port) -> frozenset[_Allowance]:
-        key = _group_key(port)
-        if key not in self._cache:
-            found: set[_Allowance] = set()
-            for matches in _matches(port, self._groups).values():
-                for m in matches:
-                    found.update(self._expand(m))
-            self._cache[key] = frozenset(found)
-        return self._cache[key]
-
-    def _expand(self, m: SgMatch) -> list[_Allowance]:
-        if m.remote_group is None:
-            remotes = [network(m.remote_prefix) if m.remote_prefix else None]
-        else:
-            remotes = self._remotes(m.remote_group, m.family)
-        return [_Allowance(m.family, m.direction, m.protocol, m.low, m.high, r) for r in remotes]
-
-    def _remotes(self, group_id: str, family: str) -> list[Network | None]:
-        key = (group_id, family)
-        if key not in self._networks:
-            self._networks[key] = [network(a) for a in set_members(self._members.get(group_id, ()), family)]
-        return self._networks[key]
-
-
-def _group_key(port: Port) -> tuple[str, ...]:
-    return tuple(sorted(port.security_groups))
-
-
-def _covers(kept: _Allowance, gone: _Allowance) -> bool:
-    if (kept.family, kept.direction) != (gone.family, gone.direction):
-        return False
-    if kept.protocol is not None and kept.protocol != gone.protocol:
-        return False
-    if kept.low is not None:
-        if gone.low is None:
-            return False
-        if gone.protocol in ("icmp", "ipv6-icmp"):
-            if kept.low != gone.low or (kept.high is not None and kept.high != gone.high):
-                return False
-        elif not (kept.low <= gone.low and gone.high is not None and kept.high is not None
-                  and gone.high <= kept.high):
-            return False
-    if kept.remote is None:
-        return True
-    if gone.remote is None or gone.remote.version != kept.remote.version:
-        return False
-    return gone.remote.subnet_of(kept.remote)  # type: ignore[arg-type]  # same version checked
-
-
-def _single(remote: Network | None) -> bool:
-    return remote is not None and remote.prefixlen == remote.max_prefixlen
-
-
-def _deletes_for(port: Port, zone: int, allowance: _Allowance) -> list[ConntrackDelete]:
-    remote = allowance.remote
-    address = str(remote.network_address) if remote is not None and _single(remote) else None
-    protocol = conntrack_protocol(allowance.protocol)
-    deletes = []
-    for own in addresses(port.fixed_ips, allowance.family):
-        source, destination = (address, own) if allowance.direction == INGRESS else (own, address)
-        deletes.append(ConntrackDelete(allowance.family, zone, protocol, source, destination))
-    return deletes
-
-
-def _broadest(deletes: set[ConntrackDelete]) -> list[ConntrackDelete]:
-    """The deletes that no other delete of the set includes (same family and zone, and each of
-    protocol, source and destination either the same or any)."""
-    def wider(d: ConntrackDelete) -> Iterable[ConntrackDelete]:
-        for protocol in {d.protocol, None}:
-            for source in {d.source, None}:
-                for destination in {d.destination, None}:
-                    candidate = ConntrackDelete(d.family, d.zone, protocol, source, destination)
-                    if candidate != d:
-                        yield candidate
-    return [d for d in deletes if not any(w in deletes for w in wider(d))]
-
-
-def _allowance_key(a: _Allowance) -> tuple:
-    return (a.family, a.direction, a.protocol or "", a.low if a.low is not None else -1,
-            a.high if a.high is not None else -1, str(a.remote or ""))
-
-
-def _delete_key(d: ConntrackDelete) -> tuple:
-    return (d.family, d.zone, d.protocol or "", d.source or "", d.destination or "")
+def _sets(host: _Host, known: Members) -> tuple[dict[str, tuple[str, tuple[str, ...]]], Members]:
+    """The sets the filtered ports' rules name, and (group, family) -> (addresses, members), the
+    members taken from ``known`` when made from the same addresses."""
+    named = {(match.remote_group, family) for matches in host.matches.values() for (family, _), found in matches.items()
+             for match in found if match.remote_group is not None}
+    sets: dict[str, tuple[str, tuple[str, ...]]] = {}
+    made: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    for group, family in sorted(named):
+        addresses = host.members.get(group, ())
+        cached = known.get((group, family))
+        members = cached[1] if cached is not None and cached[0] == addresses else set_members(addresses, family)
+        made[(group, family)] = (addresses, members)
+        sets[set_name(group, family)] = (family, members)
+    return sets, made
