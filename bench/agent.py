@@ -2,7 +2,7 @@
 """Benchmark of the Open vSwitch agent in a real lab: port to wire, resync on restart, SIGTERM, footprint.
 
     .venv/bin/python bench/agent.py [--vms 100] [--resync-ports 1000] [--remote-ports 0] [--node-ports 0]
-                                    [--arp-retrans-ms 10] [--idle 10] [--settle 5]
+                                    [--arp-retrans-ms 10] [--ping-interval-ms 5] [--idle 10] [--settle 5]
                                     [--write] [--results bench/RESULTS.md]
 
 Run it as root, on demand (it is not part of the test suite), on an otherwise idle machine. One
@@ -34,7 +34,8 @@ What it measures (network ``bench``, vxlan, with one IPv4 subnet, made through t
    is taken just before ``vms.create`` (which POSTs the port bound to compute1 and then plugs the
    VM as os-vif's hybrid plug does: both are inside "create"); then, every 5 ms, the port's status
    (GET /v2.0/ports/{id} on the loopback API) until ACTIVE, and, in a thread, an ICMP echo request
-   from ``peer`` (a raw socket opened inside peer's namespace with setns) until a reply comes.
+   from ``peer`` (a raw socket opened inside peer's namespace with setns) every
+   ``--ping-interval-ms`` (5 ms) until a reply comes.
    p50/p99/max of the create call, of t0 -> ACTIVE and of t0 -> first reply. The VMs are kept
    until the end of part 1 (the node fills up: VM n finds n-1 others), then deleted.
    NOTE: peer's ARP retransmit time is set to ``--arp-retrans-ms`` (10 ms; the kernel's default is
@@ -45,6 +46,12 @@ What it measures (network ``bench``, vxlan, with one IPv4 subnet, made through t
    and the CPU time of compute1's ovs-vswitchd and agent, compute2's agent and the server is
    counted per VM (the first and the last 10 VMs are compared: the node fills up). NOTE: the
    5 ms status poll itself costs the server roughly a millisecond of CPU per GET.
+   NOTE: the echo requests load compute1 too: until the new VM answers, br-int does not know its
+   MAC and floods each request (as Neutron's NORMAL does) to every VM on the network, and each
+   copy crosses the hybrid firewall's iptables chains (one physdev rule per port of the node,
+   evaluated in ovs-vswitchd's own thread, which also runs the switch's configuration). With
+   ``--node-ports 1000`` and 10-30 VMs, that was 60% of compute1's ovs-vswitchd CPU during part 1
+   (perf); ``--ping-interval-ms 50`` shows the wire without most of that load.
 2. wiring and resync: ``--resync-ports`` ports bound to compute1 in one bulk POST (in bulk POSTs of
    100 with ``--node-ports``; a port whose binding failed because compute1's agent counted as
    dead then, its heartbeat answered late by a busy server on a loaded machine (the lab's
@@ -347,6 +354,7 @@ class Probe:
     pool: ThreadPoolExecutor
     network_id: str
     cpu_pids: dict[str, int]  # "node process" -> PID
+    ping_interval: float = POLL_S  # seconds between echo requests
     stop: threading.Event = field(default_factory=threading.Event)  # ends a ping in progress
 
 
@@ -361,7 +369,7 @@ def time_vm(probe: Probe, name: str, ident: int) -> VmTiming:
     created = time.monotonic()
     address = vm.addresses[0].split("/")[0]
     deadline = t0 + VM_TIMEOUT
-    pinging = probe.pool.submit(first_reply, probe.sock, address, ident, deadline, probe.stop)
+    pinging = probe.pool.submit(first_reply, probe.sock, address, ident, deadline, probe.stop, probe.ping_interval)
     active = wait_active(probe.api, vm.port_id, deadline)
     replied, requests = pinging.result()
     cpu = {label: ((labkit.cpu_ticks(pid) or 0) - (ticks[label] or 0)) / labkit.CLOCK_HZ
@@ -382,7 +390,8 @@ def attribute_log_lines(lab: Lab, timings: list[VmTiming]) -> None:
         t.wired_s = None if w is None else max(0.0, w - t.t0_wall)
 
 
-def measure_port_to_wire(lab: Lab, api: Api, network_id: str, count: int, arp_retrans_ms: int) -> list[VmTiming]:
+def measure_port_to_wire(lab: Lab, api: Api, network_id: str, count: int, arp_retrans_ms: int,
+                         ping_interval: float = POLL_S) -> list[VmTiming]:
     peer = make_vm(lab, "peer", "compute2", network_id)
     if wait_active(api, peer.port_id, time.monotonic() + VM_TIMEOUT) is None:
         raise BenchError(f"peer's port {peer.port_id} not ACTIVE after {VM_TIMEOUT:g} s")
@@ -391,7 +400,8 @@ def measure_port_to_wire(lab: Lab, api: Api, network_id: str, count: int, arp_re
     sock = raw_icmp_socket_in(NETNS_DIR / peer.netns)
     timings = []
     with contextlib.closing(sock), ThreadPoolExecutor(max_workers=1, thread_name_prefix="ping") as pool:
-        probe = Probe(lab, api, sock, pool, network_id, {f"{n} {p}": pids[(n, p)] for n, p in CPU_WATCHED})
+        probe = Probe(lab, api, sock, pool, network_id, {f"{n} {p}": pids[(n, p)] for n, p in CPU_WATCHED},
+                      ping_interval)
         try:
             for i in range(1, count + 1):
                 t = time_vm(probe, f"vm{i}", (os.getpid() + i) & 0xFFFF)
@@ -690,7 +700,7 @@ def _run(args: argparse.Namespace, lab: Lab, state_dir: Path, cidr: str, load_st
     # Static addresses: port to wire is the OVS agents' path (bench/dhcp.py measures DHCP's).
     network_id = labkit.create_network(api, "bench", cidr, dhcp=False)
     say(f"1. port to wire: {args.vms} VMs on compute1, peer on compute2, network bench {cidr}")
-    timings = measure_port_to_wire(lab, api, network_id, args.vms, args.arp_retrans_ms)
+    timings = measure_port_to_wire(lab, api, network_id, args.vms, args.arp_retrans_ms, args.ping_interval_ms / 1000)
     say(f"2. wiring and resync: {args.resync_ports} ports on compute1")
     wiring = measure_wiring(lab, api, network_id, args.resync_ports, args.remote_ports,
                             labkit.FILL_CHUNK if args.node_ports else 0)
@@ -756,7 +766,7 @@ def targets(r: Results) -> list[tuple[str, str]]:
     ]
 
 
-def _part1_lines(r: Results, arp_retrans_ms: int) -> list[str]:
+def _part1_lines(r: Results, arp_retrans_ms: int, ping_interval_ms: int) -> list[str]:
     lines = [f"1. port to wire: {len(r.vms)} VMs on compute1, one at a time, pinged from peer on compute2 "
              f"(vxlan, {r.cidr});",
              "   from t0, just before vms.create (which includes the port POST and the hybrid plug), to:",
@@ -771,7 +781,7 @@ def _part1_lines(r: Results, arp_retrans_ms: int) -> list[str]:
         lines.append(f"   create FAILED for {len(failed)} VM(s) (counted as never ACTIVE, never answered), e.g. "
                      f"{failed[0].name} after {_ms(failed[0].create_s)}: ...{failed[0].error[-160:]}")
     requests = statistics.median(t.requests for t in r.vms)
-    lines += [f"   (echo requests every 5 ms, median {requests:g} per VM; peer's ARP retransmit time "
+    lines += [f"   (echo requests every {ping_interval_ms} ms, median {requests:g} per VM; peer's ARP retransmit time "
               f"{arp_retrans_ms} ms; log times have 1 ms resolution)",
               "   slowest: " + ", ".join(f"{t.name} {_ms(t.ping_s)}" for t in sorted(
                   r.vms, key=lambda t: -(t.ping_s if t.ping_s is not None else math.inf))[:3])]
@@ -850,7 +860,8 @@ def report(r: Results, args: argparse.Namespace) -> str:
              f"{r.seconds / 60:.1f} min", ""]
     if r.fill.ports:
         lines += ["0." + line[2:] if i == 0 else line for i, line in enumerate(r.fill.lines())] + [""]
-    lines += _part1_lines(r, args.arp_retrans_ms) + [""] + _part2_lines(r) + [""] + _part34_lines(r) + [""]
+    lines += _part1_lines(r, args.arp_retrans_ms, args.ping_interval_ms) + [""]
+    lines += _part2_lines(r) + [""] + _part34_lines(r) + [""]
     lines += ["targets:"] + [f"   {what}: {result.replace('**', '')}" for what, result in targets(r)]
     lines += [f"NOTE: {note}" for note in r.rebound]
     lines += ["", SCALE]
@@ -862,7 +873,8 @@ def report(r: Results, args: argparse.Namespace) -> str:
 
 def section(r: Results, args: argparse.Namespace, m: dict, text: str) -> str:
     command = labkit.command_line("bench/agent.py", args, parse_args([]), ("vms", "resync_ports", "remote_ports",
-                                                                           "node_ports", "arp_retrans_ms", "idle",
+                                                                           "node_ports", "arp_retrans_ms",
+                                                                           "ping_interval_ms", "idle",
                                                                            "settle"))
     targets_note = ("Targets from the agents' issue (issue 5): port create to the first ping from another node "
                     "p50 <= 200 ms, p99 <= 1 s; an agent restart with 1,000 ports on its node fully reconciled "
@@ -883,6 +895,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--node-ports", type=int, default=0,
                    help="ports bound to compute1 and plugged (network fill) before any measurement (0: none)")
     p.add_argument("--arp-retrans-ms", type=int, default=10, help="peer's ARP retransmit time (kernel: 1000)")
+    p.add_argument("--ping-interval-ms", type=int, default=5,
+                   help="milliseconds between peer's echo requests to a new VM, part 1 (module doc)")
     p.add_argument("--idle", type=float, default=10.0, help="seconds of the idle CPU sample")
     p.add_argument("--settle", type=float, default=5.0, help="seconds of quiet before the idle sample")
     BENCH.add_write_options(p)
@@ -895,6 +909,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--node-ports: at most 16000 (network fill is one subnet of 10.60.0.0/18 at most)")
     if not 1 <= args.arp_retrans_ms <= 60000:
         p.error("--arp-retrans-ms: 1 to 60000")
+    if not 1 <= args.ping_interval_ms <= 1000:
+        p.error("--ping-interval-ms: 1 to 1000")
     return args
 
 

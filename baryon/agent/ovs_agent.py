@@ -1,11 +1,24 @@
 """The Open vSwitch agent: one node's br-int, br-tun and physical bridges, from its host view.
 
-``OvsAgent.reconcile(view)`` is the one sync path (security groups included: ``firewall``): observe the switch (one OVSDB read; flows are
-counted only after the canary check, every 2 s, found br-int short of its flows), plan (pure, ``baryon.agent.plan.ovs``), apply (one OVSDB transaction, then one
-atomic flow bundle per bridge whose flows differ), remember the flows now installed. It runs at
-start-up (so an agent restart rebuilds its plan and changes only what differs: no flow of an
-unchanged port is removed or re-added), on every new view, on every OVSDB change of the switch
-(a VIF plugged or unplugged) and periodically.
+``OvsAgent.reconcile(view)`` is the one sync path (security groups included: ``firewall``): observe
+the switch (Bridge, Port and Interface; flows are counted only after the canary check, every 2 s,
+found br-int short of its flows), plan (pure, ``baryon.agent.plan.ovs``), apply (one OVSDB
+transaction, then one atomic flow bundle per bridge whose flows differ), remember the flows now
+installed. It runs at start-up (so an agent restart rebuilds its plan and changes only what
+differs: no flow of an unchanged port is removed or re-added), on every new view, on every OVSDB
+change of the switch (a VIF plugged or unplugged) and periodically.
+
+NOTE: the switch is observed from the replica that the OVSDB watch keeps (``Ovsdb.watch(...,
+replicate=True)``), not read again on each run: with 1,000 ports on a node a read of the three
+tables took 35-70 ms of the run on a quiet machine and 270-315 ms on a loaded one, and the
+transaction that applies the ops read every Port row again; the replica answers in about a
+millisecond (a barrier round trip makes it current, the agent's own last transaction included)
+and rebuilds only the ports an update touched. Without a monitor (connecting, reconnecting)
+both read the tables as before.
+
+Each run that changed something logs one line: "seq N: K OVSDB op(s), flows ...; T ms (observe
+and plan A, firewall B, switch C)", where "switch" is the OVSDB transaction, the wait for
+ovs-vswitchd to apply it (``cur_cfg``: ACTIVE means wired) and the flow bundles.
 
 Metrics (``agent.metrics``): after each run, the ports wired, the flows installed per bridge and
 the firewall's rules; the port-to-wire latency of each port wired for the first time, from the
@@ -74,7 +87,7 @@ class OvsAgent:
 
     def start(self, wake: Callable[[], None]) -> None:
         self.firewall.start()
-        self.ovsdb.watch(wake)
+        self.ovsdb.watch(wake, replicate=True)  # wakes the loop, and keeps the replica observe() reads
         self._stopping.clear()
         self._canary = threading.Thread(target=self._check_canary, args=(wake,), name="ovs-canary", daemon=True)
         self._canary.start()
@@ -143,10 +156,13 @@ class OvsAgent:
         return ObservedSwitch(tuple(bridges), observed.ports)
 
     def reconcile(self, view: HostView) -> Outcome:
+        started = time.monotonic()
         observed = self.observe()
         result = plan(view, self.switch, observed, self.applied)
         # Filters first: a port is never forwarding (tagged) before its security groups hold.
+        filtering = time.monotonic()
         self.firewall.sync(view, result.local_vlans)
+        switching = time.monotonic()
         ovsdb_ops = [op for op in result.ops if not isinstance(op, ReplaceFlows)]
         if ovsdb_ops:
             self.ovsdb.apply(ovsdb_ops)
@@ -158,7 +174,10 @@ class OvsAgent:
                 if changes.added or changes.deleted:
                     changed.append(f"{op.bridge} +{len(changes.added)}/-{len(changes.deleted)}")
         if ovsdb_ops or changed:
-            LOG.info("seq %d: %d OVSDB op(s), flows %s", view.seq, len(ovsdb_ops), ", ".join(changed) or "unchanged")
+            done = time.monotonic()
+            LOG.info("seq %d: %d OVSDB op(s), flows %s; %.0f ms (observe and plan %.0f, firewall %.0f, switch %.0f)",
+                     view.seq, len(ovsdb_ops), ", ".join(changed) or "unchanged", (done - started) * 1000,
+                     (filtering - started) * 1000, (switching - filtering) * 1000, (done - switching) * 1000)
         self.devices = sum(1 for status in result.port_status.values() if status == "ACTIVE")
         self._measure(result.port_status)
         return Outcome(port_status=dict(result.port_status))

@@ -5,6 +5,15 @@ sockets, pidfiles and logs under ``nodes/<node>/`` in the lab's state directory,
 default paths. ovsdb-server also listens on ``tcp:127.0.0.1:6640`` (the seed's
 ``ovsdb_connection``): loopback is private to the node's namespace, so every node has its own.
 Every call names the node's sockets (``--db=unix:...``, ``OVS_RUNDIR``).
+
+Settings, as a Neutron node on the userspace datapath would tune them:
+
+- NOTE: ``other_config:stats-update-interval`` is ``STATS_UPDATE_MS`` (OVS's default: 5 s).
+  Every interval ovs-vswitchd's main thread asks the kernel for every port's counters (one
+  RTM_GETLINK each, on the userspace datapath) and writes them to the Interface rows: with
+  1,000 ports on a node that is a quarter of its idle CPU (19 -> 14 ms/s measured here), and a
+  stall of its main loop, which also runs the datapath, every 5 s. Nothing here reads those
+  columns; ``ovs-ofctl dump-ports`` still gives live counters.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from baryon.lab.state import LabPaths
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 DAEMONS = ("ovsdb-server", "ovs-vswitchd")
+STATS_UPDATE_MS = 60000  # other_config:stats-update-interval (module doc)
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,8 @@ class NodeOvs:
                        "--remote=ptcp:6640:127.0.0.1", f"--pidfile={self.pidfile('ovsdb-server')}",
                        "--detach", "--no-chdir",
                        f"--log-file={log / 'ovsdb-server.log'}", "-vconsole:off"])
-            self.vsctl("--no-wait", "init")
+            self.vsctl("--no-wait", "init", "--", "set", "Open_vSwitch", ".",
+                       f"other_config:stats-update-interval={STATS_UPDATE_MS}")
         if self.pid("ovs-vswitchd") is None:
             # NOTE: no --unixctl: the default control socket, $OVS_RUNDIR/<daemon>.<pid>.ctl, is where
             # a bare ovs-appctl looks (through the pidfile), as `lab exec NODE -- ovs-appctl` runs it.

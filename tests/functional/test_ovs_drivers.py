@@ -187,6 +187,28 @@ def test_apply_rebuilds_when_another_client_changes_the_switch_meanwhile(ovs_nod
     assert len(writes) == 2  # the first, built on a stale read, was aborted by its guard
 
 
+def test_apply_returns_as_soon_as_cur_cfg_passes_its_number_even_skipping_it(ovs_node: OvsNode) -> None:
+    """ovs-vswitchd applies several clients' bumps at once and writes only the last: the wait
+    must end at that write, not at a timeout. Here the test plays ovs-vswitchd."""
+    ovs_node.stop_daemon("ovs-vswitchd")
+    bumped = int(ovs_node.vsctl("get", "Open_vSwitch", ".", "next_cfg")) + 1  # the apply's own next_cfg
+
+    def skip() -> None:
+        eventually(lambda: int(ovs_node.vsctl("get", "Open_vSwitch", ".", "next_cfg")) >= bumped, timeout=5,
+                   what="the apply's bump")
+        time.sleep(0.3)
+        ovs_node.vsctl("--no-wait", "set", "Open_vSwitch", ".", f"next_cfg={bumped + 1}", f"cur_cfg={bumped + 1}")
+
+    player = threading.Thread(target=skip)
+    with Ovsdb(ovs_node.connection, timeout=5) as db:
+        player.start()
+        started = time.monotonic()
+        db.apply([EnsureBridge("br-int", "netdev", "secure")])
+        waited = time.monotonic() - started
+    player.join()
+    assert 0.3 <= waited < 0.9, waited  # the write woke it (a 1 s server-side wait would have run out)
+
+
 def test_ovsdb_over_tcp_inside_the_namespace(ovs_node: OvsNode) -> None:
     def observe_over_tcp() -> ObservedSwitch:
         with Ovsdb(ovs_node.tcp, timeout=5) as db:
@@ -251,6 +273,40 @@ def test_watch_fires_on_changes_and_after_ovsdb_server_restarts(ovs_node: OvsNod
         assert db.observe().port("p1").tag == 7  # the client's own connection recovered too
     assert not watch.running
     assert not [t for t in threading.enumerate() if t.name.startswith("ovsdb-watch")]
+
+
+def test_a_replicating_watch_observes_what_a_read_does_own_writes_included(ovs_node: OvsNode) -> None:
+    calls: list[float] = []
+    with Ovsdb(ovs_node.connection, timeout=5) as db, Ovsdb(ovs_node.connection, timeout=5) as reader:
+        db.apply(SWITCH_OPS)
+        watch = db.watch(lambda: calls.append(time.monotonic()), replicate=True)
+        assert watch.observe() == db.observe() == reader.observe()  # reader: no watch, it reads the tables
+        assert calls == []  # not for the initial contents
+
+        plug_vif(ovs_node)  # another client's VIF: it wakes, and the replica follows
+        eventually(lambda: calls, timeout=1, what="a callback for the VIF plugged")
+        assert watch.observe() == reader.observe()
+        assert watch.observe().port(QVO).ofport
+
+        woken = len(calls)
+        db.apply([SetPortTag(QVO, 5, (("net_uuid", "n1"),))])  # built on the replica; then seen at once ...
+        observed = db.observe()
+        assert observed.port(QVO).tag == 5 and dict(observed.port(QVO).other_config) == {"net_uuid": "n1"}
+        assert len(calls) == woken  # ... without waking anyone
+        other_remote = tuple((k, "10.10.10.12" if k == "remote_ip" else v) for k, v in VXLAN_OPTIONS)
+        db.apply([DeletePort("br-tun", VXLAN), EnsurePort("br-tun", "vxlan-0a0a0a0c", "vxlan", other_remote)])
+        assert db.observe() == reader.observe()
+        assert db.observe(["br-tun"]) == reader.observe(["br-tun"])
+
+        ovs_node.stop_daemon("ovsdb-server")
+        eventually(lambda: not watch.connected, what="the watch to lose its server")
+        assert watch.observe() is None and watch.existing() is None  # the client reads the tables meanwhile
+        ovs_node.start_ovsdb()
+        assert db.observe() == reader.observe()
+        eventually(lambda: watch.connections == 2, timeout=5, what="the watch to reconnect")
+        ovs_node.vsctl("--no-wait", "set", "Port", QVO, "tag=9")  # the new monitor keeps following
+        assert watch.observe() == reader.observe()
+        assert watch.observe().port(QVO).tag == 9
 
 
 def test_watch_stops_cleanly_while_the_server_is_down(ovs_node: OvsNode) -> None:

@@ -6,21 +6,29 @@
 has a timeout; the server's echo requests are answered.
 
 - ``observe()`` reads Bridge, Port and Interface in one transaction of "select"s and returns the
-  model's ``ObservedSwitch`` (maps as sorted tuples, empty optional columns as ""/None).
+  model's ``ObservedSwitch`` (maps as sorted tuples, empty optional columns as ""/None); with a
+  ``watch(replicate=True)`` in sync, it takes them from that watch's replica instead.
 - ``apply(ops)`` carries out all the given ops in ONE transaction, with may-exist/if-exists
-  semantics. It first reads which bridges and ports exist (a second, read-only transaction),
-  builds the writes from that, and guards every existence it relied on with a "wait" (timeout 0):
-  if another client changed one in between, the transaction aborts as a whole and is rebuilt
-  from a fresh read (OVSDB's optimistic "try again", as ovsdbapp's verify does). Because the
-  writes are always rebuilt from what exists, re-sending after a lost connection is safe too.
-  Those two retry, with a deadline; every other error raises ``OvsdbError`` and changes nothing.
+  semantics. It builds the writes from which bridges and ports exist (the replica's, when in
+  sync; else a read-only transaction first), and guards every existence it relied on with a
+  "wait" (timeout 0): if another client changed one in between, the transaction aborts as a
+  whole and is rebuilt from a fresh read (OVSDB's optimistic "try again", as ovsdbapp's verify
+  does). Because the writes are always rebuilt from what exists, re-sending after a lost
+  connection is safe too. Those two retry, with a deadline; every other error raises
+  ``OvsdbError`` and changes nothing.
   Then, like ``ovs-vsctl`` without ``--no-wait``, it waits until ovs-vswitchd has applied the
   change (``cur_cfg`` reaches the ``next_cfg`` the transaction set), so ports exist in the switch,
   with their OpenFlow numbers, before flows naming them are installed.
-- ``watch(callback)`` monitors Interface (name, external_ids, ofport) on a
-  connection of its own, in a background thread: ``callback()`` after each change notification
-  (not for the initial contents), and once after each reconnection (the server restarted: what
-  changed meanwhile is unknown). The callback only says "look again": it carries no data.
+- ``watch(callback, replicate=False)`` monitors the database on a connection of its own, in a
+  background thread (``OvsdbWatch``): ``callback()`` after each change of an Interface's name,
+  external_ids or ofport (what others change when a VIF is plugged, unplugged or numbered; not
+  for the initial contents, not for Port.tag, which the agent writes itself), and once after each
+  reconnection (the server restarted: what changed meanwhile is unknown). The callback only says
+  "look again": it carries no data. With ``replicate``, the monitor also carries every row and
+  column ``observe()`` and ``apply()`` read, and the watch keeps them (``ovsdb_rows.Replica``):
+  this client's ``observe()`` and ``apply()`` then read no table (see ``OvsdbWatch._synced`` for
+  why the replica is never older than this client's last transaction), and read them again
+  whenever no monitor is in place (connecting, reconnecting).
 
 Rows this module writes: Open_vSwitch.bridges and next_cfg, Bridge (name, datapath_type,
 fail_mode, ports), Port (name, interfaces, tag, other_config), Interface (name, type, options,
@@ -40,25 +48,20 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from baryon.agent.drivers.jsonrpc import OvsdbConnectionError, OvsdbError, Stream
-from baryon.model.ovs import (DeletePort, EnsureBridge, EnsurePort, ObservedBridge, ObservedPort,
-                              ObservedSwitch, OvsdbOp, SetPortTag)
+from baryon.agent.drivers.ovsdb_rows import (DB, OBSERVED, WAKE, Existing, Replica, omap, select,
+                                             switch_from_rows)
+from baryon.model.ovs import DeletePort, EnsureBridge, EnsurePort, ObservedSwitch, OvsdbOp, SetPortTag
 
 LOG = logging.getLogger(__name__)
 
-DB = "Open_vSwitch"
 DEFAULT_TIMEOUT = 10.0
 RETRY_FIRST_DELAY = 0.01
 RETRY_MAX_DELAY = 0.5
 WATCH_FIRST_DELAY = 0.05
 WATCH_MAX_DELAY = 2.0
-CUR_CFG_POLL_MS = 200  # one server-side wait for cur_cfg; re-checked with >= after each
+CUR_CFG_POLL_MS = 1000  # one server-side wait for cur_cfg to change; then checked again
 
-BRIDGE_COLUMNS = ["_uuid", "name", "datapath_type", "fail_mode", "ports"]
-PORT_COLUMNS = ["_uuid", "name", "interfaces", "tag", "other_config"]
-INTERFACE_COLUMNS = ["_uuid", "name", "type", "options", "external_ids", "ofport"]
-# NOTE: only what others change (os-vif plugging a VIF, ovs-vswitchd numbering it), not Port.tag,
-# which the agent writes itself: its own writes must not wake it for one more run each.
-WATCHED = {"Interface": ["name", "external_ids", "ofport"]}
+SYNC_TIMEOUT = 2.0  # seconds a replica's observe() waits for its barrier before reading the tables instead
 
 T = TypeVar("T")
 Ref = list  # ["uuid", "<uuid>"] or ["named-uuid", "<name>"]
@@ -70,100 +73,19 @@ class _TryAgain(Exception):
     """A guard "wait" failed: another client changed what the transaction was built on."""
 
 
-# ---------------------------------------------------------------- OVSDB's JSON value encodings
-
-
-def _atoms(value: Any) -> list:
-    """A set column's atoms: ``["set", [...]]`` or a single atom (``["uuid", u]`` is one atom)."""
-    if isinstance(value, list) and value and value[0] == "set":
-        return list(value[1])
-    return [value]
-
-
-def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
-    """A map column (``["map", [[k, v], ...]]``) as the model's sorted tuple of pairs."""
-    return tuple(sorted((str(k), str(v)) for k, v in value[1]))
-
-
-def _optional(value: Any) -> Any:
-    """An optional (min 0, max 1) column: its atom, or None when empty."""
-    atoms = _atoms(value)
-    return atoms[0] if atoms else None
-
-
-def _map(pairs: Iterable[tuple[str, str]]) -> list:
-    return ["map", [[k, v] for k, v in sorted(pairs)]]
-
-
-def _uuid(ref: Any) -> str:
-    return ref[1]
-
-
-def _select(table: str, columns: list[str], where: list | None = None) -> dict:
-    return {"op": "select", "table": table, "where": where or [], "columns": columns}
-
-
-def switch_from_rows(bridges: list[dict], ports: list[dict], interfaces: list[dict],
-                     wanted: set[str] | None = None) -> ObservedSwitch:
-    """The model's view of selected Bridge, Port and Interface rows (``wanted``: bridge names)."""
-    port_rows = {_uuid(row["_uuid"]): row for row in ports}
-    iface_rows = {_uuid(row["_uuid"]): row for row in interfaces}
-    observed_bridges, observed_ports = [], []
-    for bridge in bridges:
-        name = bridge["name"]
-        if wanted is not None and name not in wanted:
-            continue
-        observed_bridges.append(ObservedBridge(name, bridge["datapath_type"], _optional(bridge["fail_mode"]) or ""))
-        for port_ref in _atoms(bridge["ports"]):
-            port = port_rows.get(_uuid(port_ref))
-            if port is None:
-                continue
-            ifaces = [iface_rows[_uuid(r)] for r in _atoms(port["interfaces"]) if _uuid(r) in iface_rows]
-            # The model has one Interface per Port: the one named like it (a bond's first otherwise).
-            iface = next((i for i in ifaces if i["name"] == port["name"]), ifaces[0] if ifaces else None)
-            ofport = _optional(iface["ofport"]) if iface else None
-            observed_ports.append(ObservedPort(
-                name=port["name"], bridge=name, type=iface["type"] if iface else "",
-                options=_pairs(iface["options"]) if iface else (),
-                external_ids=_pairs(iface["external_ids"]) if iface else (),
-                other_config=_pairs(port["other_config"]), tag=_optional(port["tag"]),
-                ofport=ofport if ofport is not None and ofport > 0 else None))
-    return ObservedSwitch(tuple(sorted(observed_bridges, key=lambda b: b.name)), tuple(sorted(observed_ports)))
-
-
 # ---------------------------------------------------------------- ops -> one transaction
-
-
-@dataclass(frozen=True)
-class _Existing:
-    """What ``apply`` builds its transaction on: the uuids of what exists, by name."""
-
-    root: str | None  # the Open_vSwitch row
-    bridges: dict[str, str]  # name -> uuid
-    ports: dict[str, tuple[str, str]]  # port name -> (uuid, name of the bridge that holds it)
-
-    @classmethod
-    def from_rows(cls, roots: list[dict], bridges: list[dict], ports: list[dict]) -> _Existing:
-        names = {_uuid(row["_uuid"]): row["name"] for row in ports}
-        held = {}
-        for bridge in bridges:
-            for ref in _atoms(bridge["ports"]):
-                if _uuid(ref) in names:
-                    held[names[_uuid(ref)]] = (_uuid(ref), bridge["name"])
-        return cls(_uuid(roots[0]["_uuid"]) if roots else None,
-                   {row["name"]: _uuid(row["_uuid"]) for row in bridges}, held)
 
 
 @dataclass
 class _Transaction:
-    """The OVSDB operations for a list of model ops, built against ``_Existing``.
+    """The OVSDB operations for a list of model ops, built against ``Existing``.
 
     First the guards ("wait"s, before any write, so they see the rows as read), then the writes.
     ``bridges``/``ports`` track what exists as the writes proceed (OVSDB executes operations in
     order, each seeing the previous ones' effects), so an op may rely on an earlier one of the
     same list (a port on a bridge created just before it)."""
 
-    existing: _Existing
+    existing: Existing
     operations: list[dict] = field(default_factory=list)
     origins: list[OvsdbOp | str] = field(default_factory=list)  # why each operation is there
     guards: int = 0  # the first ``guards`` operations are guards
@@ -239,16 +161,16 @@ class _Transaction:
                 self.ports[op.name] = (port, op.bridge)
             where = [["name", "==", op.name]]
             self.add(op, {"op": "update", "table": "Interface", "where": where,
-                          "row": {"type": op.type, "options": _map(op.options)}})
+                          "row": {"type": op.type, "options": omap(op.options)}})
             if op.external_ids:
                 # A map "insert" keeps existing keys' values: delete the keys first, then insert (merge).
                 keys = ["set", sorted(k for k, _ in op.external_ids)]
                 self.add(op, {"op": "mutate", "table": "Interface", "where": where, "mutations": [
-                    ["external_ids", "delete", keys], ["external_ids", "insert", _map(op.external_ids)]]})
+                    ["external_ids", "delete", keys], ["external_ids", "insert", omap(op.external_ids)]]})
             return
-        row = {"name": op.name, "type": op.type, "options": _map(op.options)}
+        row = {"name": op.name, "type": op.type, "options": omap(op.options)}
         if op.external_ids:
-            row["external_ids"] = _map(op.external_ids)
+            row["external_ids"] = omap(op.external_ids)
         iface = self.insert(op, "Interface", row)
         port = self.insert(op, "Port", {"name": op.name, "interfaces": iface})
         self.port_set(op, op.bridge, "insert", port)
@@ -263,7 +185,7 @@ class _Transaction:
             # A map "insert" keeps existing keys' values: delete the keys first, then insert (merge).
             keys = ["set", sorted(k for k, _ in op.other_config)]
             self.add(op, {"op": "mutate", "table": "Port", "where": where, "mutations": [
-                ["other_config", "delete", keys], ["other_config", "insert", _map(op.other_config)]]})
+                ["other_config", "delete", keys], ["other_config", "insert", omap(op.other_config)]]})
 
     def delete_port(self, op: DeletePort) -> None:
         port, holder = self.ports.get(op.name, (None, None))
@@ -274,7 +196,7 @@ class _Transaction:
     def bump_cfg(self) -> None:
         """Ask ovs-vswitchd to confirm it applied this transaction (``ovs-vsctl``'s wait)."""
         self.add("next_cfg", {"op": "mutate", "table": DB, "where": [], "mutations": [["next_cfg", "+=", 1]]})
-        self.add("next_cfg", _select(DB, ["next_cfg"]))
+        self.add("next_cfg", select(DB, ["next_cfg", "cur_cfg"]))
 
     def check(self, results: list) -> None:
         """Raise ``_TryAgain`` if a guard failed, ``OvsdbError`` for any other error."""
@@ -289,7 +211,7 @@ class _Transaction:
                              op=origin if not isinstance(origin, str) else None)
 
 
-def build_transaction(ops: Sequence[OvsdbOp], existing: _Existing, *, bump_cfg: bool) -> _Transaction:
+def build_transaction(ops: Sequence[OvsdbOp], existing: Existing, *, bump_cfg: bool) -> _Transaction:
     """The one transaction that carries out ``ops`` given what exists (pure: no I/O)."""
     txn = _Transaction(existing)
     handlers: dict[type, Callable[[Any], None]] = {
@@ -319,6 +241,7 @@ class Ovsdb:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._watches: list[OvsdbWatch] = []
+        self._replica_watch: OvsdbWatch | None = None  # the watch(replicate=True), if one was started
 
     def __enter__(self) -> Ovsdb:
         return self
@@ -331,6 +254,7 @@ class Ovsdb:
         for watch in self._watches:
             watch.stop()
         self._watches.clear()
+        self._replica_watch = None
         with self._lock:
             self._drop()
 
@@ -390,12 +314,16 @@ class Ovsdb:
     # ------------------------------------------------------------ the driver's API
 
     def observe(self, bridges: Iterable[str] | None = None) -> ObservedSwitch:
-        """Bridges (all, or those named) with their ports, in one read; ``flow_count`` is None."""
+        """Bridges (all, or those named) with their ports, in one read (from the replica of a
+        ``watch(replicate=True)`` when it is in sync); ``flow_count`` is None."""
         wanted = None if bridges is None else set(bridges)
+        replica = self._replica_watch
+        observed = replica.observe(wanted) if replica is not None else None
+        if observed is not None:
+            return observed
 
         def attempt() -> ObservedSwitch:
-            results = self.transact(_select("Bridge", BRIDGE_COLUMNS), _select("Port", PORT_COLUMNS),
-                                    _select("Interface", INTERFACE_COLUMNS))
+            results = self.transact(*(select(table, ["_uuid", *columns]) for table, columns in OBSERVED.items()))
             _raise_errors("observe", results)
             return switch_from_rows(*(result["rows"] for result in results), wanted=wanted)
 
@@ -407,39 +335,53 @@ class Ovsdb:
         ops = tuple(ops)
         if not ops:
             return
+        attempts = itertools.count()
 
-        def attempt() -> int | None:
-            read = self.transact(_select(DB, ["_uuid"]), _select("Bridge", ["_uuid", "name", "ports"]),
-                                 _select("Port", ["_uuid", "name"]))
-            _raise_errors("apply (read)", read)
-            txn = build_transaction(ops, _Existing.from_rows(*(r["rows"] for r in read)), bump_cfg=wait)
+        def attempt() -> tuple[int, int] | None:
+            # NOTE: the first attempt builds on the replica (in sync: no read of every Port row);
+            # a failed guard means it was not current after all: the next attempts read.
+            first = next(attempts) == 0
+            existing = self._replica_watch.existing() if first and self._replica_watch is not None else None
+            if existing is None:
+                read = self.transact(select(DB, ["_uuid"]), select("Bridge", ["_uuid", "name", "ports"]),
+                                     select("Port", ["_uuid", "name"]))
+                _raise_errors("apply (read)", read)
+                existing = Existing.from_rows(*(r["rows"] for r in read))
+            txn = build_transaction(ops, existing, bump_cfg=wait)
             results = self.transact(*txn.operations)
             txn.check(results)
-            return results[-1]["rows"][0]["next_cfg"] if wait else None
+            row = results[-1]["rows"][0]
+            return (row["next_cfg"], row["cur_cfg"]) if wait else None
 
-        next_cfg = self._retrying("apply", attempt)
-        if next_cfg is not None:
-            self._retrying("apply (wait for ovs-vswitchd)", lambda: self._wait_cur_cfg(next_cfg))
+        cfg = self._retrying("apply", attempt)
+        if cfg is not None:
+            self._retrying("apply (wait for ovs-vswitchd)", lambda: self._wait_cur_cfg(*cfg))
 
-    def _wait_cur_cfg(self, next_cfg: int) -> None:
-        """Until Open_vSwitch.cur_cfg >= ``next_cfg``: a server-side "wait" (woken by the change)
-        for == in slices, re-checked with >= (another client's bump may skip our number)."""
+    def _wait_cur_cfg(self, next_cfg: int, cur_cfg: int) -> None:
+        """Until Open_vSwitch.cur_cfg >= ``next_cfg``, from its value ``cur_cfg``: a server-side
+        "wait" for it to change (ovsdb-server answers as soon as ovs-vswitchd writes it), checked
+        again after each change.
+
+        NOTE: "until": "!=" the last value seen, not "==" ``next_cfg``: another client's bump may
+        make ovs-vswitchd skip our number, and a wait for == would then sit out its timeout."""
         deadline = time.monotonic() + self.timeout
-        while True:
-            results = self.transact(_select(DB, ["cur_cfg"]), {
-                "op": "wait", "table": DB, "where": [], "columns": ["cur_cfg"], "until": "==",
-                "rows": [{"cur_cfg": next_cfg}], "timeout": CUR_CFG_POLL_MS})
-            rows = results[0].get("rows") or [{"cur_cfg": 0}]
-            if rows[0]["cur_cfg"] >= next_cfg:
-                return
+        while cur_cfg < next_cfg:
             if time.monotonic() >= deadline:
                 raise OvsdbError(f"ovs-vswitchd has not applied the change in {self.timeout:g} s (cur_cfg "
-                                 f"{rows[0]['cur_cfg']} < next_cfg {next_cfg}): is it running?", error="timeout")
+                                 f"{cur_cfg} < next_cfg {next_cfg}): is it running?", error="timeout")
+            results = self.transact({
+                "op": "wait", "table": DB, "where": [], "columns": ["cur_cfg"], "until": "!=",
+                "rows": [{"cur_cfg": cur_cfg}], "timeout": CUR_CFG_POLL_MS}, select(DB, ["cur_cfg"]))
+            read = results[1] if len(results) > 1 and isinstance(results[1], dict) else {}
+            cur_cfg = (read.get("rows") or [{"cur_cfg": cur_cfg}])[0]["cur_cfg"]  # unchanged: timed out
 
-    def watch(self, callback: Callable[[], None]) -> OvsdbWatch:
-        """Start an ``OvsdbWatch`` calling ``callback()``; stopped by ``close()`` (or its ``stop()``)."""
-        watch = OvsdbWatch(self.connection, callback, timeout=self.timeout).start()
+    def watch(self, callback: Callable[[], None], *, replicate: bool = False) -> OvsdbWatch:
+        """Start an ``OvsdbWatch`` calling ``callback()`` (keeping a replica with ``replicate``);
+        stopped by ``close()`` (or its ``stop()``)."""
+        watch = OvsdbWatch(self.connection, callback, timeout=self.timeout, replicate=replicate).start()
         self._watches.append(watch)
+        if replicate:
+            self._replica_watch = watch
         return watch
 
 
@@ -454,25 +396,32 @@ def _raise_errors(what: str, results: list) -> None:
 
 
 class OvsdbWatch:
-    """A "monitor" of the ports' identity columns, in a background thread (see the module doc).
+    """A "monitor" of the ports' identity columns (and, with ``replicate``, of every row
+    ``observe`` reads), in a background thread (see the module doc).
 
     Reconnects with exponential backoff (``WATCH_FIRST_DELAY`` .. ``WATCH_MAX_DELAY``) when the
-    server goes away; probes a silent server with "echo" every ``probe_interval`` seconds (a TCP
-    peer can vanish without closing). ``stop()`` ends the thread and waits for it.
+    server goes away, and then starts again from the monitor's initial contents (a relist);
+    probes a silent server with "echo" every ``probe_interval`` seconds (a TCP peer can vanish
+    without closing). ``stop()`` ends the thread and waits for it.
     """
 
     def __init__(self, connection: str, callback: Callable[[], None], *, timeout: float = DEFAULT_TIMEOUT,
-                 probe_interval: float = 5.0) -> None:
+                 probe_interval: float = 5.0, replicate: bool = False) -> None:
         self.connection = connection
         self.callback = callback
         self.timeout = timeout
         self.probe_interval = probe_interval
+        self.replicate = replicate
         self.connections = 0  # monitors established so far (1 + reconnections)
         self.connected = False  # a monitor is in place now
         self._stopping = threading.Event()
         self._ready = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # _stream, _replica, _barriers
+        self._send_lock = threading.Lock()  # one message at a time on the stream (two threads send)
         self._stream: Stream | None = None
+        self._replica: Replica | None = None  # the rows of the monitor in place (replicate only)
+        self._barriers: dict[str, threading.Event] = {}  # echo id -> set when its answer came back
+        self._ids = itertools.count(1)
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> OvsdbWatch:
@@ -502,6 +451,47 @@ class OvsdbWatch:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def observe(self, bridges: Iterable[str] | None = None) -> ObservedSwitch | None:
+        """What ``Ovsdb.observe(bridges)`` would return, from the replica; None when there is no
+        replica in sync (not replicating, no monitor in place, no answer to the barrier in time)."""
+        wanted = None if bridges is None else set(bridges)
+        return self._synced(lambda replica: replica.switch(wanted))
+
+    def existing(self) -> Existing | None:
+        """What ``Ovsdb.apply`` builds its transaction on, from the replica (None: as ``observe``)."""
+        return self._synced(Replica.existing)
+
+    def _synced(self, read: Callable[[Replica], T], timeout: float = SYNC_TIMEOUT) -> T | None:
+        """``read(replica)`` once the replica holds every transaction committed before this call.
+
+        NOTE: the barrier: an "echo" on the monitor's own connection, and its answer awaited.
+        ovsdb-server sends a session every update of the transactions committed so far before it
+        reads that session's next request (``ovsdb_jsonrpc_session_run`` flushes the monitors
+        first), and the watch thread applies messages in order: once the answer is back, the
+        replica holds the client's own last transaction, and the ofports ovs-vswitchd wrote
+        before the ``cur_cfg`` it waited for."""
+        if not self.replicate:
+            return None
+        done = threading.Event()
+        token = f"sync-{next(self._ids)}"
+        with self._lock:
+            stream = self._stream
+            if stream is None or self._replica is None:
+                return None
+            self._barriers[token] = done
+        try:
+            self._send(stream, {"method": "echo", "params": [token], "id": token})
+        except OvsdbError:
+            with self._lock:
+                self._barriers.pop(token, None)
+            return None
+        answered = done.wait(timeout)
+        with self._lock:
+            self._barriers.pop(token, None)
+            if not answered or self._replica is None:
+                return None
+            return read(self._replica)
+
     def _run(self) -> None:
         delay = WATCH_FIRST_DELAY
         while not self._stopping.is_set():
@@ -522,11 +512,22 @@ class OvsdbWatch:
                 self.connected = False
                 with self._lock:
                     self._stream = None
+                    self._replica = None
+                    for barrier in self._barriers.values():
+                        barrier.set()  # their observe() finds no replica: the caller reads the tables
+                    self._barriers.clear()
                 if stream is not None:
                     stream.close()
             if self._stopping.wait(delay):
                 break
             delay = min(delay * 2, WATCH_MAX_DELAY)
+
+    def _tables(self) -> dict[str, dict]:
+        """The monitor requests: the WAKE columns (changes only), or everything observe reads."""
+        if not self.replicate:
+            select_changes = {"initial": False, "insert": True, "delete": True, "modify": True}
+            return {table: {"columns": list(columns), "select": select_changes} for table, columns in WAKE.items()}
+        return {table: {"columns": columns} for table, columns in OBSERVED.items()}  # initial contents too
 
     def _monitor(self) -> Stream:
         stream = Stream(self.connection, self.timeout)
@@ -534,9 +535,7 @@ class OvsdbWatch:
             self._stream = stream
         if self._stopping.is_set():
             raise OvsdbConnectionError("stopping")
-        select = {"initial": False, "insert": True, "delete": True, "modify": True}
-        stream.send({"method": "monitor", "id": "monitor", "params": [
-            DB, "baryon", {table: {"columns": columns, "select": select} for table, columns in WATCHED.items()}]})
+        self._send(stream, {"method": "monitor", "id": "monitor", "params": [DB, "baryon", self._tables()]})
         deadline = time.monotonic() + self.timeout
         while True:
             message = stream.receive(deadline)
@@ -545,8 +544,13 @@ class OvsdbWatch:
             if message.get("id") == "monitor" and "method" not in message:
                 if message.get("error") is not None:
                     raise OvsdbError(f"monitor: {message['error']}", error=str(message["error"]))
+                if self.replicate:
+                    replica = Replica()
+                    replica.load(message.get("result") or {})
+                    with self._lock:
+                        self._replica = replica
                 return stream
-            stream.answer_echo(message)
+            self._answer_echo(stream, message)
 
     def _listen(self, stream: Stream) -> None:
         probing = False
@@ -555,14 +559,36 @@ class OvsdbWatch:
             if message is None:
                 if probing:
                     raise OvsdbConnectionError(f"{self.connection}: no answer to echo in {self.probe_interval:g} s")
-                stream.send({"method": "echo", "params": [], "id": "probe"})
+                self._send(stream, {"method": "echo", "params": [], "id": "probe"})
                 probing = True
                 continue
             probing = False
             if message.get("method") == "update":
-                self._notify()
+                params = message.get("params") or [None, {}]
+                if self._apply(params[1] if len(params) > 1 else {}):
+                    self._notify()
+            elif "method" not in message and str(message.get("id")).startswith("sync-"):
+                with self._lock:
+                    barrier = self._barriers.get(message["id"])
+                if barrier is not None:
+                    barrier.set()
             else:
-                stream.answer_echo(message)
+                self._answer_echo(stream, message)
+
+    def _apply(self, table_updates: dict) -> bool:
+        """One notification into the replica; True if it should wake the agent."""
+        if not self.replicate:
+            return True  # the monitor carries the WAKE columns only
+        with self._lock:
+            return self._replica is not None and self._replica.update(table_updates)
+
+    def _send(self, stream: Stream, message: dict) -> None:
+        with self._send_lock:  # _synced sends its barriers from the caller's thread
+            stream.send(message)
+
+    def _answer_echo(self, stream: Stream, message: dict) -> None:
+        if message.get("method") == "echo" and "id" in message:
+            self._send(stream, {"id": message["id"], "result": message.get("params", []), "error": None})
 
     def _notify(self) -> None:
         try:
