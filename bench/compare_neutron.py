@@ -52,7 +52,8 @@ The measurements:
    errors of the throughput phases are added up.
 3. ``--fill-ports`` ports on each side, ``--fill-per-network`` on each of its networks (a /20
    each: Neutron's IPAM costs O(n) per address in the number allocated on the subnet), by bulk
-   POSTs (``{"ports": [...]}``, ``BULK`` a request, ``--workers`` clients), timed; then one list
+   POSTs (``{"ports": [...]}``, ``BULK`` a request, ``--workers`` clients; one that Neutron
+   refuses whole for two random MACs colliding, a 409, is sent again), timed; then one list
    of all of them, timed; the RSS of each side after that list (and its peak during the fill and
    the list).
 The report: a table (figure | Baryon | Neutron | ratio | target met?) with the issue's targets,
@@ -104,6 +105,7 @@ HEADING = "## Side by side with Neutron (bench/compare_neutron.py)"
 DEFAULT_VENV = ROOT / "bench" / ".neutron-venv"
 V2 = "/v2.0"
 BULK = 100  # ports per bulk POST of the fill
+FILL_RETRIES = 5  # a bulk POST refused for a duplicate MAC is sent again up to this many times
 SETTLE = 10.0  # seconds of quiet before the at-rest RSS
 SETTLE_TIMEOUT, IDLE_PCT = 120.0, 5.0  # before each round and throughput phase: the server's own CPU
 LONG_TIMEOUT = httpx.Timeout(600.0, connect=10.0)  # a list of 10,000 ports on Neutron
@@ -661,6 +663,7 @@ def fill(side: Side, ports: int, per_network: int, clients: int) -> dict:
             batches += [(network, min(BULK, on_network - start)) for start in range(0, on_network, BULK)]
         pool_clients: list[httpx.Client] = []
         local = threading.local()
+        retries: list[int] = []  # the batches sent again (list.append is atomic)
 
         def post(index: int) -> None:
             client = getattr(local, "client", None)
@@ -670,6 +673,14 @@ def fill(side: Side, ports: int, per_network: int, clients: int) -> dict:
             network, size = batches[index]
             items = [{"network_id": network, "name": f"compare-fill-{index}-{i}"} for i in range(size)]
             response = client.post(f"{V2}/ports", json={"ports": items})
+            for _ in range(FILL_RETRIES):
+                # NOTE: Neutron picks each MAC at random and refuses a whole bulk POST with a 409
+                # (NeutronDbObjectDuplicateEntry on (network_id, mac_address)) when two collide;
+                # a bulk POST is all or nothing, so it is sent again, as a client would.
+                if response.status_code != 409 or "DuplicateEntry" not in response.text:
+                    break
+                retries.append(index)
+                response = client.post(f"{V2}/ports", json={"ports": items})
             created = api.expect(response, 201, "bulk create ports")["ports"]
             if len(created) != len(items):
                 raise CompareError(f"bulk create ports: {len(created)} created of {len(items)}")
@@ -687,6 +698,7 @@ def fill(side: Side, ports: int, per_network: int, clients: int) -> dict:
             for client in pool_clients:
                 client.close()
         out["fill_seconds"] = round(time.perf_counter() - started, 2)
+        out["fill_retries"] = len(retries)  # bulk POSTs refused for a duplicate MAC and sent again
         out["memory_after_fill"] = memory(side.pids())
         with httpx.Client(base_url=side.endpoint, timeout=LONG_TIMEOUT) as client:
             started = time.perf_counter()
@@ -696,7 +708,8 @@ def fill(side: Side, ports: int, per_network: int, clients: int) -> dict:
         if out["listed"] < ports:
             raise CompareError(f"{side.name}: list ports returned {out['listed']} ports, expected at least {ports}")
         out["memory"] = memory(side.pids())
-        say(f"{side.name}: {ports} ports in {out['fill_seconds']} s; listed {out['listed']} in "
+        say(f"{side.name}: {ports} ports in {out['fill_seconds']} s ({len(retries)} bulk POSTs sent again); "
+            f"listed {out['listed']} in "
             f"{out['list_seconds']} s; RSS {api.mib(out['memory']['rss'])}")
     finally:
         out["peak_rss"] = sampler.stop()
