@@ -2,10 +2,10 @@
 
 Writers call ``record(session, ...)`` as they change a resource; ``Unit.commit`` in
 ``baryon.service.unit`` calls ``flush(session)`` as the very last step of the transaction: it locks
-the single ``change_counter`` row by moving it on (an ``UPDATE`` that returns the new value; SQLite
-already serialises writers), numbers the pending changes and inserts them. Because the lock is held until commit, a
-transaction that got sequence N+1 commits after the one that got N: a reader of the log never
-sees N+1 without N. Agents (a later part) list the state, then watch the log from a sequence.
+the single ``change_counter`` row by moving it on (an ``UPDATE`` that returns the new value;
+SQLite already serialises writers), numbers the pending changes and inserts them. Because the
+lock is held until commit, a transaction that got sequence N+1 commits after the one that got
+N: a reader of the log never sees N+1 without N. Agents (a later part) list the state, then watch the log from a sequence.
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ def flush(session: Session) -> int | None:
     last = _advance(session, len(pending))
     seq = last - len(pending)
     rows = []
-    for (resource_type, action, resource_id, body), text in zip(pending, bodies):
+    for (resource_type, action, resource_id, body), encoded in zip(pending, bodies):
         seq += 1
         rows.append({
             "seq": seq, "resource_type": resource_type, "resource_id": resource_id, "action": action,
             "revision_number": body.get("revision_number", 0), "project_id": body.get("project_id") or "",
-            "created_at": now, "body": text,
+            "created_at": now, "body": encoded,
         })
     session.execute(Change.__table__.insert(), rows)
     return last
