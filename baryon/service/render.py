@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from typing import NamedTuple
 
 import orjson
-from sqlalchemy import CompoundSelect, Integer, String, cast, literal_column, null, select, union_all
+from sqlalchemy import CompoundSelect, Integer, String, bindparam, cast, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
@@ -99,32 +99,41 @@ class _Related:
     tags: list[str] = field(default_factory=list)
 
 
-def _related_statement(ids: list[str]) -> CompoundSelect:
+def _related_statement(one: bool) -> CompoundSelect:
     """One UNION ALL over the five tables a port's body needs, in one shape
     (kind, port_id, pos, a, b, c), every text column cast to text (PostgreSQL types a UNION's
     columns from its first branch), ordered by (kind, port_id, pos, a): addresses, pairs and
-    options by position, tags by name."""
+    options by position, tags by name. ``one``: for the port bound as ``id`` (a show), else for
+    the ports of the expanding ``ids`` list. Built once per shape (``_RELATED``): building it
+    and its cache key took as long as the database's answer."""
     ip, sg, pair, opt, tag = (m.IPAllocation.__table__, m.PortSecurityGroupBinding.__table__,
                               m.AllowedAddressPair.__table__, m.ExtraDhcpOpt.__table__, m.Tag.__table__)
     none = cast(null(), String)
     zero = literal_column("0", Integer)
+    wanted = bindparam("id") if one else bindparam("ids", expanding=True)
 
     def kind(n: int):  # noqa: ANN202
         return literal_column(str(n), Integer).label("kind")
 
+    def of(column):  # noqa: ANN001, ANN202
+        return column == wanted if one else column.in_(wanted)
+
     return union_all(
         select(kind(0), ip.c.port_id.label("port_id"), ip.c.position.label("pos"),
                cast(ip.c.subnet_id, String).label("a"), cast(ip.c.ip_address, String).label("b"),
-               none.label("c")).where(ip.c.port_id.in_(ids)),
+               none.label("c")).where(of(ip.c.port_id)),
         select(kind(1), sg.c.port_id, zero, cast(sg.c.security_group_id, String), none, none)
-        .where(sg.c.port_id.in_(ids)),
+        .where(of(sg.c.port_id)),
         select(kind(2), pair.c.port_id, pair.c.position, cast(pair.c.mac_address, String),
-               cast(pair.c.ip_address, String), none).where(pair.c.port_id.in_(ids)),
+               cast(pair.c.ip_address, String), none).where(of(pair.c.port_id)),
         select(kind(3), opt.c.port_id, opt.c.position, cast(opt.c.opt_name, String),
-               cast(opt.c.opt_value, String), cast(opt.c.ip_version, String)).where(opt.c.port_id.in_(ids)),
+               cast(opt.c.opt_value, String), cast(opt.c.ip_version, String)).where(of(opt.c.port_id)),
         select(kind(4), tag.c.resource_id, zero, cast(tag.c.tag, String), none, none)
-        .where(tag.c.resource_id.in_(ids)),
+        .where(of(tag.c.resource_id)),
     ).order_by(literal_column("kind"), literal_column("port_id"), literal_column("pos"), literal_column("a"))
+
+
+_RELATED = {True: _related_statement(True), False: _related_statement(False)}
 
 
 def port_related(session: Session, ids: list[str]) -> dict[str, _Related]:
@@ -133,7 +142,9 @@ def port_related(session: Session, ids: list[str]) -> dict[str, _Related]:
     which made a show port eight round trips to the database."""
     result: dict[str, _Related] = {}
     for start in range(0, len(ids), CHUNK):
-        for kind, port_id, _pos, a, b, c in session.execute(_related_statement(ids[start:start + CHUNK])):
+        chunk = ids[start:start + CHUNK]
+        params = {"id": chunk[0]} if len(chunk) == 1 else {"ids": chunk}
+        for kind, port_id, _pos, a, b, c in session.execute(_RELATED[len(chunk) == 1], params):
             rel = result.get(port_id)
             if rel is None:
                 rel = result[port_id] = _Related()
