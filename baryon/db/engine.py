@@ -32,7 +32,7 @@ from typing import TypeVar
 from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 LOG = logging.getLogger(__name__)
@@ -66,8 +66,67 @@ def _transient(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) and "database is locked" in str(orig)
 
 
+# The connection could not be made or was lost. MySQL: 2002/2003 cannot connect, 2006 gone away,
+# 2013 lost during a query, 1053 shutdown in progress, 1927 connection killed. PostgreSQL: class 08
+# (connection exception), 57P01/57P02 connection ended by a shutdown or a crash, 57P03 not
+# accepting connections (starting up, shutting down); psycopg's own connection errors carry no
+# SQLSTATE ("connection failed", "server closed the connection unexpectedly").
+_MYSQL_DISCONNECT = {1053, 1927, 2002, 2003, 2006, 2013}
+_PG_DISCONNECT = {"57P01", "57P02", "57P03"}
+
+
+def disconnected(exc: DBAPIError) -> bool:
+    """Whether ``exc`` says that the database could not be reached or that the connection was lost
+    (the server stopped, restarted or is unreachable), not that the statement itself failed. The
+    transaction did not commit, or its commit's answer was lost: the caller cannot tell which."""
+    if exc.connection_invalidated:  # SQLAlchemy's dialect saw a disconnect and invalidated the connection
+        return True
+    orig = exc.orig
+    code = getattr(orig, "args", (None,))[0] if orig is not None else None
+    if isinstance(code, int) and code in _MYSQL_DISCONNECT:
+        return True
+    if not hasattr(orig, "sqlstate"):  # not psycopg
+        return False
+    sqlstate = orig.sqlstate
+    if sqlstate is None:
+        return isinstance(exc, (OperationalError, InterfaceError))
+    return sqlstate.startswith("08") or sqlstate in _PG_DISCONNECT
+
+
 def _loopback(host: str | None) -> bool:
     return host in (None, "", "localhost", "::1") or (host or "").startswith("127.")
+
+
+IDLE_PING_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before lending it only when it has been idle for
+    ``IDLE_PING_SECONDS``, where ``pool_pre_ping`` pings at every checkout: that ping was one of
+    a show's four round trips. A connection that failed under a busy server within the last
+    second fails its request (a 503, ``api.faults``), and the pool invalidates every connection
+    made before that failure, so the next requests reconnect. A dead idle connection is replaced
+    before it is lent (``DisconnectionError`` makes the pool take another, up to three times)."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    def _connect(_dbapi_connection, record) -> None:  # noqa: ANN001
+        record.info["returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection, record) -> None:  # noqa: ANN001
+        record.info["returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection, record, _proxy) -> None:  # noqa: ANN001
+        if time.monotonic() - record.info.get("returned", 0.0) < IDLE_PING_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise DisconnectionError(str(exc)) from exc
+            raise
 
 
 class Database:
@@ -79,7 +138,7 @@ class Database:
             self.read_engine = self._sqlite_engine(immediate=False)
         else:
             kwargs: dict = dict(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
-                                pool_recycle=3600, pool_pre_ping=True, isolation_level="READ COMMITTED",
+                                pool_recycle=3600, isolation_level="READ COMMITTED",
                                 # NOTE: every use ends its transaction (a Session commits or rolls
                                 # back; a Connection rolls back on close), so the pool's own
                                 # rollback on return would be a second, idle round trip.
@@ -92,6 +151,7 @@ class Database:
                     # loopback; a URL with ssl_* options keeps it.
                     kwargs["connect_args"]["ssl_disabled"] = True
             self.write_engine = self.read_engine = create_engine(self.url, **kwargs)
+            _ping_when_idle(self.write_engine)
         self._writer = sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
 

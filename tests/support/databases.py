@@ -274,6 +274,21 @@ class _ServerBase:
         self._extra_dirs.clear()
         _unregister(self)
 
+    def restart(self, downtime: float = 0.0, timeout: float = 60.0) -> None:
+        """Stop the running server (as ``stop``: its clients are disconnected), stay down for
+        ``downtime`` seconds, then start it again on the same port with the same data and wait
+        until it answers. For fault tests; call it from the thread that started the server (the
+        server is signalled when that thread ends, see ``_die_with_parent``)."""
+        if not self.started:
+            raise DatabaseServerError(f"{self.kind} is not running: start() it before restart()")
+        self._terminate(timeout)
+        time.sleep(downtime)
+        try:
+            self._spawn_and_wait(time.monotonic() + timeout)
+        except BaseException:
+            self.stop()
+            raise
+
     def __enter__(self):
         self.start()
         return self
