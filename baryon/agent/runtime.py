@@ -5,7 +5,9 @@ Three threads, one direction of data:
 - the watcher long-polls the host's view (``ServerClient.watch``) and stores the newest one in
   ``Shared`` (the cache), then rings the bell; it retries with backoff when the server is away,
   keeping the last view (the host is left as it is, traffic flows);
-- the heartbeat registers the agent and reports every ``report_interval`` seconds;
+- the heartbeat registers the agent and reports every ``report_interval`` seconds; when the
+  server answers again after failures (a network cut, a server restart) it also fetches the view
+  at once (``_catch_up``), not waiting for the watch's request that the cut left hanging;
 - the reconcile loop (the caller's thread) waits for the bell (or the periodic resync), takes the
   newest view, and runs the agent's one ``reconcile`` path: start-up, changes, host events (e.g. a
   VIF plugged, seen by the OVSDB monitor) and resyncs all go through it. Bursts coalesce into one
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from baryon.agent import metrics
-from baryon.agent.client import ServerClient, ServerError
+from baryon.agent.client import ServerClient, ServerError, Watched
 
 LOG = logging.getLogger("baryon.agent")
 WATCH_WAIT = 25.0  # seconds a watch request may wait on the server
@@ -88,13 +90,29 @@ class Shared:
     stopping: threading.Event = field(default_factory=threading.Event)
     view: Any = None  # the newest view (its kind's type), None until the first arrives
     seq: int = 0  # the change-log sequence the view is known current to
+    etag: str = ""  # the etag of the newest answer: what the next watch asks from
+    version: int = 0  # answers published so far
 
-    def publish(self, view: Any, seq: int) -> None:  # noqa: ANN401
+    def publish(self, view: Any, seq: int, etag: str = "", asked_at: int | None = None) -> None:  # noqa: ANN401
+        """Store an answer of the server. ``asked_at``: ``version`` when its request was made; an
+        answer overtaken by a newer one published since (a catch-up after a reconnection, while the
+        watch's own request was still on its way) is dropped, so the view never goes back in time."""
         with self.lock:
+            overtaken = asked_at is not None and asked_at != self.version
+            if overtaken and seq < self.seq:
+                return
             if view is not None:
                 self.view = view
+            if etag and (view is not None or not overtaken):  # "unchanged since" an etag no longer ours
+                self.etag = etag
             self.seq = max(self.seq, seq)
+            self.version += 1
         self.bell.set()
+
+    def asking(self) -> tuple[str, int]:
+        """The etag to watch from, and the ``version`` to give back to ``publish`` with the answer."""
+        with self.lock:
+            return self.etag, self.version
 
     def take(self) -> tuple[Any, int]:
         with self.lock:
@@ -145,7 +163,7 @@ class AgentRuntime:
     # ------------------------------------------------------------ threads
 
     def _heartbeat(self) -> None:
-        start_flag = True
+        start_flag, failing = True, False
         while not self.shared.stopping.is_set():
             state = {"agent_type": self.reconciler.agent_type, "binary": self.reconciler.binary,
                      "topic": self.reconciler.topic, "host": self.host, "start_flag": start_flag,
@@ -155,14 +173,33 @@ class AgentRuntime:
                 metrics.HEARTBEATS_SENT.labels(self.reconciler.view_kind).inc()
                 start_flag = False
                 wait = self.report_interval
+                if failing:
+                    LOG.info("the server answers again")
+                    self._catch_up()
+                failing = False
             except ServerError as exc:
                 LOG.warning("heartbeat failed: %s", exc)
                 wait = min(self.report_interval, 2.0)
+                failing = True
             self.shared.stopping.wait(wait)
 
+    def _catch_up(self) -> None:
+        """The server answers again after a failure (a cut network, a server restart): ask for the
+        view now, without waiting. NOTE: the watch's own request, sent before the cut, may still
+        wait for an answer lost in it (up to WATCH_WAIT + the client's timeout, 35 s); this one
+        brings what changed meanwhile at once, and ``publish`` drops that late answer if older."""
+        etag, asked_at = self.shared.asking()
+        try:
+            watched = self.client.watch(self.host, self.reconciler.view_kind, etag, 0, self.reconciler.parse_view)
+        except ServerError as exc:
+            LOG.warning("catch-up after reconnecting failed (the watch will retry): %s", exc)
+            return
+        self._publish(watched, asked_at)
+
     def _watch(self) -> None:
-        etag, failures = "", 0
+        failures = 0
         while not self.shared.stopping.is_set():
+            etag, asked_at = self.shared.asking()
             try:
                 watched = self.client.watch(self.host, self.reconciler.view_kind, etag, WATCH_WAIT,
                                             self.reconciler.parse_view)
@@ -173,10 +210,12 @@ class AgentRuntime:
                 self.shared.stopping.wait(delay)
                 continue
             failures = 0
-            etag = watched.etag
-            if watched.view is not None:
-                metrics.VIEW_UPDATES.labels(self.reconciler.view_kind).inc()
-            self.shared.publish(watched.view, watched.seq)
+            self._publish(watched, asked_at)
+
+    def _publish(self, watched: Watched, asked_at: int) -> None:
+        if watched.view is not None:
+            metrics.VIEW_UPDATES.labels(self.reconciler.view_kind).inc()
+        self.shared.publish(watched.view, watched.seq, watched.etag, asked_at)
 
     def _loop(self) -> None:
         failures = 0

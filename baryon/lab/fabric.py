@@ -73,3 +73,14 @@ def ensure_node_bridges(node: Node, ovs: NodeOvs) -> None:
             if link.address:
                 lines.append(f"address replace {link.address} dev {link.ovs_bridge}")
     place.batch_ip(lines)
+
+
+def set_node_links(topology: Topology, node: Node, up: bool, bridges: tuple[str, ...] | None = None) -> None:
+    """Pull (``up=False``) or plug back the node's cables: the fabric's end of each of its links
+    to ``bridges`` (all of them by default) goes down or up, in the fabric namespace only. The
+    node keeps its own interfaces and addresses (it sees its carrier drop, as a host whose switch
+    port died), so plugging back needs nothing else. A fault to inject: a node cut off the
+    management network and the underlay."""
+    state = "up" if up else "down"
+    host.Place(topology.fabric_netns).batch_ip(
+        f"link set {link.fabric_if} {state}" for link in node.links if bridges is None or link.bridge in bridges)

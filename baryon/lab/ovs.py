@@ -85,9 +85,15 @@ class NodeOvs:
 
     def stop(self) -> None:
         for daemon in reversed(DAEMONS):
-            pid = host.read_pid(self.pidfile(daemon))
-            if pid is not None:
-                host.stop_pid(pid, self.paths.marker)
+            self.stop_daemon(daemon)
+
+    def stop_daemon(self, daemon: str) -> None:
+        """Stop one of the node's daemons by its pidfile's PID (SIGTERM, then SIGKILL), if it is
+        ours; ``ensure_running`` starts it again, with the node's own files (a fault to inject:
+        ovs-vswitchd restarted under the agents, its flows gone)."""
+        pid = host.read_pid(self.pidfile(daemon))
+        if pid is not None:
+            host.stop_pid(pid, self.paths.marker)
 
     def vsctl(self, *args: str, timeout: int = 10) -> str:
         """``ovs-vsctl`` against this node's database; returns stdout."""

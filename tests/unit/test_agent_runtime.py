@@ -48,3 +48,27 @@ def test_a_new_view_is_reported_with_its_etag_and_the_same_view_later_is_not() -
     # A status change is told at once, whatever the view.
     rt._report(Outcome({"p": "DOWN"}), 12, "E2")
     assert server.sent[-1] == {"seq": 12, "etag": "E2", "ports": {"p": "DOWN"}}
+
+
+def test_a_late_answer_older_than_a_catch_up_is_dropped() -> None:
+    """The watch asked before a network cut; after it, the heartbeat's catch-up published a newer
+    view; the watch's late answer (an older seq) must not take the view back in time."""
+    from baryon.agent.runtime import Shared
+
+    shared = Shared()
+    etag, watch_asked = shared.asking()
+    assert (etag, watch_asked) == ("", 0)
+    _etag, catch_up_asked = shared.asking()
+    shared.publish("view at 7", 7, "e7", catch_up_asked)  # the catch-up answers first
+    shared.publish("view at 5", 5, "e5", watch_asked)  # the watch's late answer
+    assert shared.take() == ("view at 7", 7)
+    assert shared.asking()[0] == "e7"
+    # An answer asked after the newest publication is never dropped, whatever it carries.
+    _etag, asked = shared.asking()
+    shared.publish("view at 9", 9, "e9", asked)
+    assert shared.take() == ("view at 9", 9) and shared.asking()[0] == "e9"
+    # "Unchanged" (no view) for a request overtaken since: the seq may move on, the etag stays ours.
+    _etag, stale = shared.asking()
+    shared.publish("view at 10", 10, "e10", stale)
+    shared.publish(None, 10, "e-old", stale)
+    assert shared.take() == ("view at 10", 10) and shared.asking()[0] == "e10"
