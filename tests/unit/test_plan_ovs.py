@@ -10,6 +10,7 @@ vSwitch in ``tests/functional/test_plan_flows_on_ovs.py``; here only that no old
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import re
 from dataclasses import replace
@@ -60,6 +61,8 @@ INT_BR_EX_DROP = f"{C}table=0,priority=2,in_port=int-br-ex,actions=drop"
 INT_TAIL = (
     f"{C}table=0,priority=0,actions=resubmit(,60)",
     f"{C}table=23,priority=0,actions=drop",
+    f"{C}table=24,priority=0,actions=drop",
+    f"{C}table=25,priority=0,actions=drop",
     f"{C}table=60,priority=3,actions=NORMAL",
 )
 INT_DEFAULT = (DEAD_DROP, INT_BR_EX_DROP, *INT_TAIL)
@@ -187,6 +190,37 @@ def table(flows: tuple[str, ...], number: int) -> list[str]:
     return [f for f in flows if f.startswith(f"{C}table={number},")]
 
 
+def lla(mac: str) -> str:
+    """The EUI-64 link-local address of ``mac`` (universal/local bit flipped, ff:fe in the middle)."""
+    octets = [int(x, 16) for x in mac.split(":")]
+    octets[0] ^= 2
+    words = [octets[0] << 8 | octets[1], octets[2] << 8 | 0xFF, 0xFE << 8 | octets[3], octets[4] << 8 | octets[5]]
+    return str(ipaddress.IPv6Address("fe80::" + ":".join(f"{w:x}" for w in words)))
+
+
+def guard(port: Port, name: str | None = None) -> tuple[str, ...]:
+    """br-int's spoofing checks for a VM port with one IPv4 address and no address pairs."""
+    vif_name = name or qvo(port.id)
+    at = f"in_port={vif_name}"
+    return (
+        f"{C}table=0,priority=10,arp,{at},actions=resubmit(,24)",
+        f"{C}table=0,priority=10,icmp6,{at},icmp_type=136,actions=resubmit(,24)",
+        f"{C}table=0,priority=9,{at},actions=resubmit(,25)",
+        f"{C}table=24,priority=2,arp,{at},arp_spa={port.fixed_ips[0]},actions=resubmit(,25)",
+        f"{C}table=24,priority=2,icmp6,{at},icmp_type=136,nd_target={lla(port.mac_address)},actions=resubmit(,25)",
+        f"{C}table=25,priority=2,{at},dl_src={port.mac_address},actions=resubmit(,60)",
+    )
+
+
+def merged(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    """Flows sorted as the planner sorts them: table, priority descending, match, actions."""
+    def key(flow: str) -> tuple[int, int, str, str]:
+        head, actions = flow.split(",actions=")
+        fields = head.split(",")
+        return int(fields[1].split("=")[1]), -int(fields[2].split("=")[1]), ",".join(fields[3:]), actions
+    return tuple(sorted((f for group in groups for f in group), key=key))
+
+
 # ---------------------------------------------------------------- names
 
 
@@ -223,7 +257,7 @@ def test_host_without_tunnels_or_mappings_has_only_br_int() -> None:
     assert result.ops == (EnsureBridge("br-int", "system", "secure"),
                           ReplaceFlows("br-int", (DEAD_DROP, *INT_TAIL)))
     # OVS reports the system datapath as "": already right.
-    observed = ObservedSwitch((ObservedBridge("br-int", "", "secure", 4),))
+    observed = ObservedSwitch((ObservedBridge("br-int", "", "secure", 6),))
     assert plan(HostView(host=HOST), settings, observed, result.flows).ops == ()
 
 
@@ -236,7 +270,7 @@ def test_first_vm_port_on_a_vxlan_network() -> None:
     assert result.ops == (
         *BRIDGES, *PATCHES,
         SetPortTag(qvo(PORT_A1.id), 1, local_vlan_config(PORT_A1, 1)),
-        ReplaceFlows("br-int", INT_DEFAULT),
+        ReplaceFlows("br-int", merged(INT_DEFAULT, guard(PORT_A1))),
         ReplaceFlows("br-tun", tun),
         ReplaceFlows("br-ex", EX_DEFAULT),
     )
@@ -245,12 +279,13 @@ def test_first_vm_port_on_a_vxlan_network() -> None:
     assert not any(op.name.startswith("vxlan-") for op in result.ops if isinstance(op, EnsurePort))
 
 
-def test_first_vm_port_on_a_running_agent_touches_only_the_tag_and_br_tun() -> None:
+def test_first_vm_port_on_a_running_agent_touches_only_its_tag_its_guard_and_br_tun() -> None:
     observed, applied = steady(HostView(host=HOST), ObservedSwitch())
     observed = replace(observed, ports=(*observed.ports, vif(PORT_A1.id)))
     result = plan(view(PORT_A1), SETTINGS, observed, applied)
     assert result.ops == (
         SetPortTag(qvo(PORT_A1.id), 1, local_vlan_config(PORT_A1, 1)),
+        ReplaceFlows("br-int", merged(INT_DEFAULT, guard(PORT_A1))),
         ReplaceFlows("br-tun", (*TUN_0, *TUN_0_DROP, *TUN_2,
                                 TUN_4_A,
                                 TUN_4_DROP, LEARN, TUN_20_DEFAULT, TUN_21_DEFAULT, TUN_22_DROP)),
@@ -461,7 +496,7 @@ def test_admin_state_down_port_is_dead_and_its_network_not_provisioned() -> None
     # Back up: the port returns to its network's VLAN, the drop flow goes.
     again = plan(view(PORT_A1), SETTINGS, realise(switch(vif(down.id)), result.ops), result.flows)
     assert again.ops[0] == SetPortTag(qvo(PORT_A1.id), 1, local_vlan_config(PORT_A1, 1))
-    assert again.flows["br-int"] == INT_DEFAULT
+    assert again.flows["br-int"] == merged(INT_DEFAULT, guard(PORT_A1))
     assert again.port_status == {PORT_A1.id: ACTIVE}
 
 
@@ -523,6 +558,7 @@ def test_last_port_of_a_network_on_the_node_removes_that_networks_flows() -> Non
     result = plan(only_a, SETTINGS, observed, applied)
     assert result.local_vlans == {NET_A: 1}
     assert result.ops == (DeletePort("br-tun", "vxlan-0a0a0a03"),
+                          ReplaceFlows("br-int", merged(INT_DEFAULT, guard(PORT_A1))),  # B1's guard goes
                           ReplaceFlows("br-tun", result.flows["br-tun"]))
     assert not [f for f in result.flows["br-tun"] if "0x3ea" in f or "dl_vlan=2" in f or "0a0a0a03" in f]
 
@@ -534,7 +570,8 @@ def test_last_port_of_a_flat_network_removes_the_br_ex_translation() -> None:
                                 *EX_DEFAULT)
     observed = replace(observed, ports=tuple(p for p in observed.ports if p.iface_id != PORT_F1.id))
     result = plan(view(PORT_A1), SETTINGS, observed, applied)
-    assert result.ops == (ReplaceFlows("br-int", INT_DEFAULT), ReplaceFlows("br-ex", EX_DEFAULT))
+    assert result.ops == (ReplaceFlows("br-int", merged(INT_DEFAULT, guard(PORT_A1))),
+                          ReplaceFlows("br-ex", EX_DEFAULT))
 
 
 def test_stale_mapping_patches_and_tunnels_are_deleted_but_never_vifs() -> None:
@@ -562,11 +599,11 @@ def test_flat_network_through_br_ex() -> None:
     assert SetPortTag(qvo(PORT_F1.id), 1, (("net_uuid", NET_F), ("network_type", "flat"),
                                           ("physical_network", "physnet1"), ("segmentation_id", "None"),
                                           ("tag", "1"))) in result.ops
-    assert result.flows["br-int"] == (
+    assert result.flows["br-int"] == merged((
         DEAD_DROP,
         flat_in(1),
         INT_BR_EX_DROP, *INT_TAIL,
-    )
+    ), guard(PORT_F1))
     assert result.flows["br-ex"] == (
         f"{C}table=0,priority=4,in_port=phy-br-ex,dl_vlan=1,actions=pop_vlan,NORMAL",
         *EX_DEFAULT,
@@ -577,11 +614,11 @@ def test_flat_network_through_br_ex() -> None:
 
 def test_vlan_network_through_br_ex() -> None:
     result = plan(view(PORT_V1), SETTINGS, switch(vif(PORT_V1.id)), {})
-    assert result.flows["br-int"] == (
+    assert result.flows["br-int"] == merged((
         DEAD_DROP,
         f"{C}table=0,priority=3,in_port=int-br-ex,dl_vlan=200,actions=set_field:4097->vlan_vid,resubmit(,60)",
         INT_BR_EX_DROP, *INT_TAIL,
-    )
+    ), guard(PORT_V1))
     assert result.flows["br-ex"] == (
         f"{C}table=0,priority=4,in_port=phy-br-ex,dl_vlan=1,actions=set_field:4296->vlan_vid,NORMAL",
         *EX_DEFAULT,

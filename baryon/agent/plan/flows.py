@@ -29,12 +29,31 @@ Neutron's ML2/OVS layout, table numbers included (``ovs_neutron_agent``, ``br_in
 ``br_phys``):
 
 - br-int: 0 local switching (dead VLAN drop, provider-network VLAN translation from ``int-<br>``,
-  drops for untranslated physical traffic and for dead VIFs, then 60), 23 canary, 60 NORMAL;
+  drops for untranslated physical traffic and for dead VIFs, spoofing checks of guarded VIFs, then
+  60), 23 canary, 24 ARP/neighbour-advertisement spoofing, 25 MAC spoofing, 60 NORMAL;
 - br-tun: 0 classify by in_port, 2 from br-int (unicast 20, flood 22, ARP requests 21), 4 VNI ->
   local VLAN, 10 learn then to br-int, 20 unicast to a tunnel (l2population), 21 ARP responder,
   22 flood to the tunnels of the hosts that have the network;
 - a mapping bridge (br-ex): local VLAN -> untagged (flat) or segmentation id (vlan), drop what
   br-int has not translated, NORMAL for the rest.
+
+Spoofing protection (Neutron's ``setup_arp_spoofing_protection`` with ``br_int``'s
+``install_arp_spoofing_protection``, ``install_icmpv6_na_spoofing_protection`` and
+``set_allowed_macs_for_port``): for each ``SpoofGuard`` (a wired VIF whose port has port security
+and is not a ``network:*`` port), table 0 sends the VIF's ARP (priority 10) and ICMPv6 neighbour
+advertisements (priority 10) to table 24, everything else it sends (priority 9) to table 25;
+table 24 lets through ARP whose sender address (``arp_spa``) is one of the port's IPv4 addresses
+and advertisements whose target (``nd_target``) is one of its IPv6 ones (link-local of its MACs
+included), on to table 25, and drops the rest; table 25 lets through frames whose source MAC is
+one of the port's, to table 60, and drops the rest. The hybrid firewall's ``s<id>`` chains check
+IP packets' source MAC and address too, but only IP: ARP, and any other ethertype, never meet
+netfilter, so without these flows a VM answers ARP for another VM's address or floods frames
+from a forged MAC unhindered. A ``/0`` among a family's addresses (an allowed address pair) means
+any: that family is not checked (ARP/NA matches need a prefix of at least 1).
+
+NOTE: where Baryon departs from Neutron: a guarded advertisement goes on to the MAC check (table
+25) rather than straight to 60, so a VM cannot advertise its own address from a forged MAC; and
+table 25 has an explicit drop (Neutron relies on the table miss).
 """
 
 from __future__ import annotations
@@ -54,6 +73,8 @@ LEARNED_HARD_TIMEOUT = 300
 # br-int tables
 LOCAL_SWITCHING = 0
 CANARY_TABLE = 23
+ARP_SPOOF_TABLE = 24
+MAC_SPOOF_TABLE = 25
 TRANSIENT_TABLE = 60
 # br-tun tables
 PATCH_LV_TO_TUN = 2
@@ -73,6 +94,7 @@ VLAN_CFI = 0x1000  # OpenFlow's "VLAN present" bit: set_field:<VLAN_CFI + vid>->
 UNTAGGED = "vlan_tci=0x0000/0x1fff"
 UNICAST = "dl_dst=00:00:00:00:00:00/01:00:00:00:00:00"
 MULTICAST = "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00"
+ICMPV6_NEIGHBOUR_ADVERT = 136
 
 
 @dataclass(frozen=True, order=True)
@@ -104,6 +126,18 @@ class Remote:
     ipv4: tuple[str, ...] = ()  # the port's IPv4 addresses (the ARP responder's answers)
 
 
+@dataclass(frozen=True, order=True)
+class SpoofGuard:
+    """A VIF on br-int that may only send as its port: from its MACs, ARP for its IPv4 addresses,
+    neighbour advertisements for its IPv6 ones. ``ipv4``/``ipv6`` None: that family unchecked (a
+    ``/0`` allowed); empty: it may claim no address of that family."""
+
+    port: str  # the VIF's name on br-int (hybrid: qvo<id>)
+    macs: tuple[str, ...]  # lower case, sorted
+    ipv4: tuple[str, ...] | None = ()  # addresses or networks as OVS prints them (no /32), sorted
+    ipv6: tuple[str, ...] | None = ()  # likewise (no /128), link-local addresses of ``macs`` included
+
+
 @dataclass(frozen=True)
 class Wiring:
     """What the flows depend on, resolved by the planner; every tuple sorted."""
@@ -117,6 +151,7 @@ class Wiring:
     dead_ports: tuple[str, ...] = ()  # VIFs on the dead VLAN that have an OpenFlow port
     l2_population: bool = True
     arp_responder: bool = False
+    guards: tuple[SpoofGuard, ...] = ()  # VIFs with port security, by name
 
 
 class Flow(NamedTuple):
@@ -155,9 +190,13 @@ def integration_flows(wiring: Wiring) -> list[Flow]:
         Flow(LOCAL_SWITCHING, OPENFLOW_MAX_PRIORITY, f"dl_vlan={DEAD_VLAN}", "drop"),
         Flow(LOCAL_SWITCHING, 0, "", f"resubmit(,{TRANSIENT_TABLE})"),
         Flow(CANARY_TABLE, 0, "", "drop"),
+        Flow(ARP_SPOOF_TABLE, 0, "", "drop"),
+        Flow(MAC_SPOOF_TABLE, 0, "", "drop"),
         Flow(TRANSIENT_TABLE, 3, "", "NORMAL"),
     ]
     flows += [Flow(LOCAL_SWITCHING, 2, f"in_port={name}", "drop") for name in wiring.dead_ports]
+    for guard in wiring.guards:
+        flows += spoof_flows(guard)
     for link in wiring.links:
         # Drop what no provider network claims: a stray frame must not reach another physnet.
         flows.append(Flow(LOCAL_SWITCHING, 2, f"in_port={link.int_port}", "drop"))
@@ -167,6 +206,24 @@ def integration_flows(wiring: Wiring) -> list[Flow]:
             actions = set_vlan(net.vlan) if tagged else push_vlan(net.vlan)
             flows.append(Flow(LOCAL_SWITCHING, 3, f"in_port={link.int_port},{match}",
                               f"{actions},resubmit(,{TRANSIENT_TABLE})"))
+    return flows
+
+
+def spoof_flows(guard: SpoofGuard) -> list[Flow]:
+    """The VIF's spoofing checks (see the module docstring): its MACs in table 25, its addresses
+    in table 24, and the table 0 flows that send its traffic through them."""
+    port = f"in_port={guard.port}"
+    flows = [Flow(LOCAL_SWITCHING, 9, port, f"resubmit(,{MAC_SPOOF_TABLE})")]
+    flows += [Flow(MAC_SPOOF_TABLE, 2, f"{port},dl_src={mac}", f"resubmit(,{TRANSIENT_TABLE})") for mac in guard.macs]
+    if guard.ipv4 is not None:
+        flows.append(Flow(LOCAL_SWITCHING, 10, f"arp,{port}", f"resubmit(,{ARP_SPOOF_TABLE})"))
+        flows += [Flow(ARP_SPOOF_TABLE, 2, f"arp,{port},arp_spa={ip}", f"resubmit(,{MAC_SPOOF_TABLE})")
+                  for ip in guard.ipv4]
+    if guard.ipv6 is not None:
+        advert = f"icmp6,{port},icmp_type={ICMPV6_NEIGHBOUR_ADVERT}"
+        flows.append(Flow(LOCAL_SWITCHING, 10, advert, f"resubmit(,{ARP_SPOOF_TABLE})"))
+        flows += [Flow(ARP_SPOOF_TABLE, 2, f"{advert},nd_target={ip}", f"resubmit(,{MAC_SPOOF_TABLE})")
+                  for ip in guard.ipv6]
     return flows
 
 
