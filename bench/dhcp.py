@@ -321,7 +321,7 @@ def view_cost() -> tuple[float, float]:
     conn = http.client.HTTPConnection("127.0.0.1", API_PORT, timeout=60)
     try:
         started = time.monotonic()
-        conn.request("GET", f"/agent/v1/hosts/{DHCP_NODE}/dhcp")
+        conn.request("GET", f"/agent/v1/hosts/{DHCP_NODE}/dhcp", headers=labkit.AGENT_HEADERS)
         data = conn.getresponse().read()
         return time.monotonic() - started, len(data) / 1024
     finally:

@@ -589,7 +589,7 @@ def view_cost(node: str) -> tuple[float, float, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", API_PORT, timeout=60)
     try:
         started = time.monotonic()
-        conn.request("GET", f"/agent/v1/hosts/{node}/ovs")
+        conn.request("GET", f"/agent/v1/hosts/{node}/ovs", headers=labkit.AGENT_HEADERS)
         data = conn.getresponse().read()
         elapsed = time.monotonic() - started
         return elapsed, len(data) / 1024, json.loads(data)["view"]

@@ -77,6 +77,9 @@ BARYON = ROOT / ".venv" / "bin" / "baryon"
 NETNS_DIR = Path("/run/netns")
 UP_TIMEOUT, DOWN_TIMEOUT, CLI_TIMEOUT = 300.0, 180.0, 60.0
 CLOCK_HZ = os.sysconf("SC_CLK_TCK")
+# The lab's agent secret (baryon.lab.configs.lab_secret: <state dir>/agent_shared_secret), read by
+# ``lab_up``: every request on the loopback API carries it (the agent API, /agent/v1, needs it).
+AGENT_HEADERS: dict[str, str] = {}
 
 
 class BenchError(RuntimeError):
@@ -258,7 +261,8 @@ class Api:
             conn = self._connection()
             try:
                 conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                             headers={"Content-Type": "application/json", "Accept": "application/json"})
+                             headers={"Content-Type": "application/json", "Accept": "application/json",
+                                      **AGENT_HEADERS})
                 response = conn.getresponse()
                 data = response.read()
             except (http.client.HTTPException, OSError) as exc:
@@ -785,6 +789,9 @@ def lab_up(state_dir: Path, *args: str) -> float:
     execve race that once made it fail at random is fixed in the lab itself.)"""
     started = time.monotonic()
     lab_cli(state_dir, "up", *args, timeout=UP_TIMEOUT)
+    secret_file = state_dir / "agent_shared_secret"
+    if secret_file.exists():
+        AGENT_HEADERS["Authorization"] = f"Bearer {secret_file.read_text().strip()}"
     return time.monotonic() - started
 
 # --------------------------------------------------------------------------- watching views and logs
@@ -813,7 +820,7 @@ class ViewWatch:
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                conn.request("GET", f"{self.path}?etag={etag}&wait=2")
+                conn.request("GET", f"{self.path}?etag={etag}&wait=2", headers=AGENT_HEADERS)
                 response = conn.getresponse()
                 arrived = time.monotonic()
                 data = response.read()

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from baryon import config
-from baryon.api import faults, memory, metrics, siblings
+from baryon.api import faults, keystone, memory, metrics, openapi, siblings, sizelimit
 from baryon.api.routes import agentapi, agents as agent_routes, meta, quotas as quota_routes, resources
 from baryon.api.routes import routers as router_routes
 from baryon.api.routes import topology as topology_routes
@@ -63,6 +63,7 @@ def create_app(settings: config.Settings, db: Database | None = None) -> Starlet
     routes += metrics.routes(StateCollector(services.env, services.hostviews.realised))  # GET /metrics, unauthenticated (api.metrics)
     routes += topology_routes.routes(services, SeqWatch(services.env.bell, services.hostviews.last_seq), COLLECTIONS)
     routes += resources.routes(services, COLLECTIONS, settings.DEFAULT.pagination_max_limit, port_security)
+    routes += openapi.routes(COLLECTIONS, port_security)  # GET /openapi.json, unauthenticated (api.openapi)
     handlers = {**faults.HANDLERS, HTTPException: faults.http_error, Exception: faults.unexpected}
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -80,8 +81,13 @@ def create_app(settings: config.Settings, db: Database | None = None) -> Starlet
             db.dispose()
 
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,  # type: ignore[arg-type]
-                    middleware=[Middleware(metrics.RequestMetrics)])
+                    middleware=[Middleware(metrics.RequestMetrics),
+                                # [oslo_middleware] max_request_body_size: 413 before a body is parsed
+                                Middleware(sizelimit.BodyLimit,
+                                           max_size=settings.oslo_middleware.max_request_body_size),
+                                *keystone.middleware(settings)])  # auth_strategy = keystone: tokens on /v2.0
     app.state.services = services
+    app.state.auth_strategy = settings.DEFAULT.auth_strategy  # deps.context: keystone never falls back to noauth
     return app
 
 

@@ -14,12 +14,15 @@ from typing import Any
 
 import orjson
 
-from baryon.api.schemas.types import Attr, Invalid, boolean
+from baryon.api.schemas.types import Attr, Invalid, boolean, uuid_str
 from baryon.service import errors
 from baryon.service.context import Context
 from baryon.service.query import ListQuery
 
 RESERVED = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"}
+# NOTE: a database refuses a LIMIT past its integers (SQLite: 2**63-1, and the query may add to it);
+# a larger one is refused here (400), not a 500. Past this a limit means no limit anyway.
+MAX_LIMIT = 2**31 - 1
 TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 
 
@@ -131,6 +134,8 @@ def parse_list(schema: dict[str, Attr], items: list[tuple[str, str]], ctx: Conte
     tags: dict[str, list[str]] = {}
     params: dict[str, list[str]] = {}
     for key, value in items:
+        if "\x00" in key or "\x00" in value:  # PostgreSQL cannot compare with a NUL character
+            raise bad(f"{key!r}={value!r}: a query parameter may not contain a NUL character")
         if key in RESERVED:
             params.setdefault(key, []).append(value)
         elif key in TAG_FILTERS:
@@ -160,7 +165,7 @@ def parse_list(schema: dict[str, Attr], items: list[tuple[str, str]], ctx: Conte
         raw = params["limit"][-1]
         try:
             limit = int(raw)
-            if limit < 0:
+            if not 0 <= limit <= MAX_LIMIT:
                 raise ValueError
         except ValueError:
             raise bad(f"Limit must be an integer 0 or greater and not '{raw}'") from None
@@ -171,8 +176,14 @@ def parse_list(schema: dict[str, Attr], items: list[tuple[str, str]], ctx: Conte
     page_reverse = False
     if "page_reverse" in params:
         page_reverse = boolean(params["page_reverse"][-1])
+    marker = params.get("marker", [None])[-1]
+    if marker is not None:
+        try:
+            uuid_str(marker)
+        except Invalid as exc:
+            raise bad(f"Invalid input for marker. Reason: {exc.reason}.") from None
     # NOTE: as in Neutron, a marker only means something with a limit.
-    marker = params.get("marker", [None])[-1] if limit is not None else None
+    marker = marker if limit is not None else None
     fields = tuple(f for f in params.get("fields", []) if f)
     return ListRequest(ListQuery(filters=filters, tags=tags, sorts=sorts, limit=limit, marker=marker,
                                  page_reverse=page_reverse), fields)

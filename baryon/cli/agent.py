@@ -8,7 +8,7 @@ import signal
 import sys
 
 from baryon.config import ConfigError
-from baryon.config.agent import load_agent
+from baryon.config.agent import keystone_session, load_agent
 
 LOG = logging.getLogger("baryon.agent")
 KINDS = ("ovs", "dhcp", "l3")
@@ -21,6 +21,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
     try:
         settings = load_agent(args.config_file)
+        keystone = keystone_session(settings)  # [agent_auth]: the agents' Keystone service user, if any
     except ConfigError as exc:
         print(f"baryon agent {args.kind}: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -48,8 +49,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
         except L3ConfigError as exc:
             print(f"baryon agent {args.kind}: configuration error: {exc}", file=sys.stderr)
             return 2
-    runtime = AgentRuntime(reconciler, ServerClient(settings.baryon.server_url), settings.host,
-                           settings.agent.report_interval)
+    client = ServerClient(settings.baryon.server_url, secret=settings.baryon.agent_shared_secret,
+                          keystone=keystone)
+    runtime = AgentRuntime(reconciler, client, settings.host, settings.agent.report_interval)
 
     def stop(signum: int, _frame: object) -> None:
         LOG.info("signal %d: stopping", signum)

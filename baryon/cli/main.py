@@ -74,9 +74,6 @@ def cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _load(args.config_file)
-    if settings.DEFAULT.auth_strategy != "noauth":
-        sys.exit("baryon: configuration error: [DEFAULT] auth_strategy: 'keystone' is not supported yet; "
-                 "use 'noauth'")
     workers = settings.DEFAULT.api_workers
     if workers is None:
         workers = os.cpu_count() or 1

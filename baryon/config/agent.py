@@ -3,18 +3,35 @@
 
 ``load_agent(paths)`` returns ``AgentSettings``. An agent reads the same files as Neutron's:
 ``[DEFAULT]`` (shared with the server: its other options are accepted silently), ``[agent]``,
-``[ovs]``, ``[securitygroup]`` and Baryon's ``[baryon]`` (where the server is: agents watch its
-change feed over HTTP instead of Neutron's message queue). Sections of other services
-(``[ml2]``, ``[database]`` ...) are ignored, as an agent of Neutron ignores them.
+``[ovs]``, ``[securitygroup]`` and Baryon's ``[baryon]`` (where the server is, and the secret
+that authenticates the agents to it: agents watch its change feed over HTTP instead of Neutron's
+message queue) and ``[agent_auth]`` (the agents' Keystone service user, below). Sections of other
+services (``[ml2]``, ``[database]`` ...) are ignored, as an agent of Neutron ignores them.
+
+``[agent_auth]`` holds keystoneauth1's standard options, as nova.conf's ``[neutron]`` or
+neutron.conf's ``[nova]`` hold them for a service's own user: ``auth_type = password``,
+``auth_url``, ``username``, ``password``, ``project_name``, ``user_domain_name``,
+``project_domain_name`` (any other keystoneauth1 plugin and its options work too, e.g.
+``v3applicationcredential``), ``auth_section`` to take them from another section (``auth_section =
+keystone_authtoken`` on a node whose neutron.conf already has the server's service user), and the
+session's ``cafile``, ``certfile``, ``keyfile``, ``insecure``, ``timeout``. Without ``auth_type``
+(nor ``auth_section``) no token is sent. Baryon's loader reads only those two names;
+``keystone_session`` hands the files to oslo.config and keystoneauth1's own loader, which read the
+rest as every OpenStack service does (so their spelling mistakes go unwarned there too).
+
+NOTE: its own section, not ``[baryon]``: ``[baryon]`` is the server's as well and strictly checked,
+while a plugin's options are open-ended; and not ``[keystone_authtoken]``: that is the server's
+token validation, which compute nodes do not have.
 """
 
 from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
+from typing import Any
 
 from baryon.config.loader import ConfigError, parse_sections
-from baryon.config.options import opt, parse_bool, parse_int, parse_list, parse_port, parse_str
+from baryon.config.options import opt, parse_bool, parse_int, parse_list, parse_port, parse_secret, parse_str
 
 
 def parse_mappings(raw: str) -> tuple[tuple[str, str], ...]:
@@ -124,6 +141,11 @@ class SecurityGroupSection:
 @dataclass(frozen=True)
 class BaryonSection:
     server_url: str = opt(parse_url, "http://127.0.0.1:9696", "where agents reach the Baryon server")
+    # NOTE: the server's option of the same name (config/options.py); out of repr() so that a
+    # logged AgentSettings does not show it.
+    agent_shared_secret: str = field(default="", repr=False, metadata={"parse": parse_secret, "help": (
+        "the secret sent with every request to the server's agent API (Authorization: Bearer <secret>); "
+        "must match the server's [baryon] agent_shared_secret (empty: none sent)")})
     ovs_rundir: str = opt(parse_str, "", "OVS run directory (bridges' .mgmt sockets); default $OVS_RUNDIR "
                                          "or /var/run/openvswitch")
     # Prometheus /metrics of each agent (baryon.agent.metrics): one port per kind, so that the
@@ -138,9 +160,23 @@ class BaryonSection:
         return {"ovs": self.ovs_metrics_port, "dhcp": self.dhcp_metrics_port, "l3": self.l3_metrics_port}[kind]
 
 
+@dataclass(frozen=True)
+class AgentAuthSection:
+    """``[agent_auth]``: only what tells whether it is configured (keystoneauth1 reads the rest)."""
+
+    auth_type: str = opt(parse_str, "", "keystoneauth1 plugin of the agents' Keystone service user, e.g. "
+                                        "password (empty: no token sent)")
+    auth_section: str = opt(parse_str, "", "another section to read the plugin's options from")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.auth_type or self.auth_section)
+
+
+AUTH_GROUP = "agent_auth"
 AGENT_SECTIONS: dict[str, type] = {
     "DEFAULT": AgentDefaultSection, "agent": AgentSection, "ovs": OvsSection,
-    "securitygroup": SecurityGroupSection, "baryon": BaryonSection,
+    "securitygroup": SecurityGroupSection, "baryon": BaryonSection, AUTH_GROUP: AgentAuthSection,
 }
 AGENT_IGNORED: dict[str, frozenset[str]] = {
     "agent": frozenset("""polling_interval minimize_polling ovsdb_monitor_respawn_interval dont_fragment
@@ -163,6 +199,7 @@ class AgentSettings:
     ovs: OvsSection = field(default_factory=OvsSection)
     securitygroup: SecurityGroupSection = field(default_factory=SecurityGroupSection)
     baryon: BaryonSection = field(default_factory=BaryonSection)
+    agent_auth: AgentAuthSection = field(default_factory=AgentAuthSection)
     config_files: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -174,7 +211,7 @@ class AgentSettings:
 def load_agent(paths: list[str] | tuple[str, ...] = (),
                overrides: dict[str, dict[str, str]] | None = None) -> AgentSettings:
     built, warnings, sources, origin = parse_sections(paths, AGENT_SECTIONS, AGENT_IGNORED, overrides,
-                                                      quiet=frozenset(["DEFAULT"]))
+                                                      quiet=frozenset(["DEFAULT", AUTH_GROUP]))
     settings = AgentSettings(**built, config_files=sources, warnings=warnings)  # type: ignore[arg-type]
     for kind in settings.agent.tunnel_types:
         if kind != "vxlan":
@@ -185,3 +222,34 @@ def load_agent(paths: list[str] | tuple[str, ...] = (),
         where = origin["agent"].get("tunnel_types", "<default>")
         raise ConfigError(f"{where}: [agent] tunnel_types: tunnelling needs [ovs] local_ip")
     return settings
+
+
+def keystone_session(settings: AgentSettings, timeout: float = 10.0) -> Any:  # noqa: ANN401
+    """The keystoneauth1 ``Session`` of ``[agent_auth]`` (None when it is not configured), or ``ConfigError``.
+
+    Read from the agent's files by oslo.config and keystoneauth1's loader, as Nova reads its
+    ``[neutron]``; nothing is sent to Keystone yet (the first request gets the token). ``timeout``:
+    for Keystone's answers when ``[agent_auth] timeout`` is not set.
+    NOTE: oslo.config and keystoneauth1 are imported only here, when configured (~10 MiB).
+    """
+    if not settings.agent_auth.configured:
+        return None
+    from keystoneauth1 import exceptions, loading
+    from oslo_config import cfg
+
+    conf = cfg.ConfigOpts()
+    where = ", ".join(settings.config_files) or "<no file>"
+    try:
+        conf([], project="neutron", default_config_files=list(settings.config_files), default_config_dirs=[],
+             validate_default_values=True)
+        # NOTE: after the files are read: the auth options' group depends on auth_section's value.
+        loading.register_auth_conf_options(conf, AUTH_GROUP)
+        loading.register_session_conf_options(conf, AUTH_GROUP)
+        auth = loading.load_auth_from_conf_options(conf, AUTH_GROUP)
+        if auth is None:
+            raise ConfigError(f"{where}: [{AUTH_GROUP}] auth_type: no value (here or in the auth_section "
+                              f"{conf[AUTH_GROUP].auth_section!r})")
+        return loading.load_session_from_conf_options(conf, AUTH_GROUP, auth=auth,
+                                                      timeout=conf[AUTH_GROUP].timeout or timeout)
+    except (exceptions.ClientException, cfg.Error) as exc:
+        raise ConfigError(f"{where}: [{AUTH_GROUP}]: {type(exc).__name__}: {exc}") from None

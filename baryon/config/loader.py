@@ -32,6 +32,7 @@ class Settings:
     ml2_type_vxlan: options.Ml2TypeVxlanSection = field(default_factory=options.Ml2TypeVxlanSection)
     quotas: options.QuotasSection = field(default_factory=options.QuotasSection)
     baryon: options.BaryonSection = field(default_factory=options.BaryonSection)
+    oslo_middleware: options.OsloMiddlewareSection = field(default_factory=options.OsloMiddlewareSection)
     config_files: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 

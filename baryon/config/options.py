@@ -77,6 +77,15 @@ def parse_base_mac(raw: str) -> str:
     return value
 
 
+def parse_secret(raw: str) -> str:
+    """A shared secret sent in an HTTP header: printable ASCII without spaces (empty: none)."""
+    value = raw.strip()
+    if any(not "!" <= c <= "~" for c in value):
+        raise ValueError("a secret must be printable ASCII characters without spaces (it travels in an "
+                         "HTTP header)")
+    return value
+
+
 def parse_choice(*choices: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip()
@@ -246,6 +255,20 @@ class BaryonSection:
     # namespaces, where the debug tool reaches the lab's nodes (baryon.lab.server). Empty (the
     # default): GET /topology/debug/port/{id} answers 404 LabNotConfigured.
     lab_state_dir: str = opt(parse_str, "", "a lab's state directory, for the topology page's baryon debug port")
+    # NOTE: the same option, in the same section, as the agents' (config/agent.py): an all-in-one
+    # node shares one neutron.conf, as Neutron's metadata_proxy_shared_secret is shared by the
+    # metadata agent and Nova. Kept out of repr() so that a logged Settings does not show it.
+    agent_shared_secret: str = field(default="", repr=False, metadata={"parse": parse_secret, "help": (
+        "the secret every request of the agent API (/agent/v1) must carry (Authorization: Bearer <secret>); "
+        "empty: the agent API is open with auth_strategy = noauth, and refused with keystone")})
+
+
+@dataclass(frozen=True)
+class OsloMiddlewareSection:
+    """oslo.middleware's options that Baryon acts on (``[oslo_middleware]`` of neutron.conf)."""
+
+    # A larger body is refused with 413 before it is parsed (baryon.api.sizelimit); Neutron's default.
+    max_request_body_size: int = opt(parse_int, 114688, "the largest request body accepted, in bytes")
 
 
 SECTIONS: dict[str, type] = {
@@ -257,6 +280,7 @@ SECTIONS: dict[str, type] = {
     "ml2_type_vxlan": Ml2TypeVxlanSection,
     "quotas": QuotasSection,
     "baryon": BaryonSection,
+    "oslo_middleware": OsloMiddlewareSection,
 }
 
 # Options that Neutron defines in these sections and Baryon accepts without acting on them,
@@ -282,6 +306,7 @@ IGNORED: dict[str, frozenset[str]] = {
     "ml2_type_vlan": frozenset(),
     "ml2_type_vxlan": frozenset(),
     "quotas": frozenset(["quota_driver", "track_quota_usage", "quota_rbac_policy", "quota_items"]),
+    "oslo_middleware": frozenset(["enable_proxy_headers_parsing", "http_basic_auth_user_file"]),
     "baryon": frozenset(["server_url", "ovs_rundir", "metrics_host", "ovs_metrics_port", "dhcp_metrics_port",
                          "l3_metrics_port"]),  # the agents' (an all-in-one node shares the file)
 }

@@ -5,7 +5,7 @@ through its namespaces (``Lab.place``: the node's network and mount namespaces, 
 naming its Open vSwitch), as ``baryon lab exec`` does. A node is named as ports'
 ``binding:host_id`` name their host (the lab's node names). Read-only: nothing here changes a node.
 
-- ``api``: the lab's ``baryon.lab.api.Api`` (admin, noauth).
+- ``api``: the lab's ``baryon.lab.api.Api`` (admin, noauth; with the lab's agent secret, for ``/agent/v1``).
 - ``run(node, argv)``: a command on a node, its stdout (``DebugError`` naming the command and its
   stderr when it fails, unless ``check=False``).
 - ``in_namespace(node, namespace, argv)``: a command inside one of the node's namespaces
@@ -20,7 +20,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Sequence
 
-from baryon.lab import vms
+from baryon.lab import configs, vms
 from baryon.lab.api import Api, ApiError
 from baryon.lab.lab import Lab
 from baryon.lab.topology import Node
@@ -34,7 +34,7 @@ class LabReach:
     def __init__(self, lab: Lab, timeout: float = 30) -> None:
         self.lab = lab
         self.topology = lab.topology
-        self.api = Api(self.topology.api_url, timeout=timeout)
+        self.api = Api(self.topology.api_url, timeout=timeout, agent_secret=configs.lab_secret(lab.paths.root))
         self.timeout = timeout
 
     def node(self, name: str) -> Node:

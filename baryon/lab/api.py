@@ -20,14 +20,18 @@ class ApiError(RuntimeError):
 
 
 class Api:
-    def __init__(self, url: str, timeout: float = 30) -> None:
+    def __init__(self, url: str, timeout: float = 30, agent_secret: str = "") -> None:
+        """``agent_secret``: the lab's agent secret (``configs.lab_secret``), sent for the tools that
+        read the agent API (``/agent/v1``: ``baryon debug port``); empty: none sent."""
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if agent_secret:
+            self.headers["Authorization"] = f"Bearer {agent_secret}"
 
     def request(self, method: str, path: str, body: dict | None = None) -> Any:  # noqa: ANN401
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=self.headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as response:
                 raw = response.read()

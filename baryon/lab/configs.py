@@ -10,11 +10,22 @@ the seed's except where this machine needs otherwise:
   module here (DATAPLANE.md), so every bridge runs in ovs-vswitchd's userspace datapath.
 - NOTE: ``bridge_mappings = physnet1:br-ex`` on the network node only: as in the seed, br-ex (the
   way out to physnet1) exists there alone; a compute node has no provider bridge.
+
+Every lab has its own agent secret (``[baryon] agent_shared_secret`` of the server and of every
+node): random, made once by ``node_files`` and kept in the lab's state directory (``lab_secret``),
+so that a second ``lab up`` writes the same files and running agents keep matching their server.
+The lab's own tools that call the agent API (``baryon debug port``, bench/labkit.py) read it there.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+from pathlib import Path
+
 from baryon.lab.topology import OVSDB_TCP, PHYSNET, Node, Topology
+
+SECRET_FILE = "agent_shared_secret"  # in the lab's state directory, mode 0600
 
 # The agents' /metrics ports on every node's management address (http://<mgmt_ip>:<port>/metrics).
 METRICS_PORTS = {"ovs": 9101, "dhcp": 9102, "l3": 9103}
@@ -40,10 +51,31 @@ firewall_driver = neutron.agent.linux.iptables_firewall.OVSHybridIptablesFirewal
 """
 
 
-def server_conf(topology: Topology, state_dir: str, lab_dir: str = "") -> str:
+def lab_secret(lab_dir: str | Path, create: bool = False) -> str:
+    """The agent secret of the lab at ``lab_dir``; "" when it has none (a lab made before secrets),
+    unless ``create``: then one is made, random, and kept (0600) for every later call."""
+    path = Path(lab_dir) / SECRET_FILE
+    if create and not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # made meanwhile by another `lab up`: read below
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32) + "\n")
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def server_conf(topology: Topology, state_dir: str, lab_dir: str = "", secret: str = "") -> str:
     """``neutron.conf`` of the controller: the API on the management network, SQLite under the lab;
-    with ``lab_dir``, the lab's state directory, for the topology page's ``baryon debug port`` link."""
-    lab = f"\n[baryon]\nlab_state_dir = {lab_dir}\n" if lab_dir else ""
+    with ``lab_dir``, the lab's state directory, for the topology page's ``baryon debug port`` link;
+    with ``secret``, the agents' shared secret."""
+    lab = "".join([f"lab_state_dir = {lab_dir}\n" if lab_dir else "",
+                   f"agent_shared_secret = {secret}\n" if secret else ""])
+    lab = f"\n[baryon]\n{lab}" if lab else ""
     return f"""\
 [DEFAULT]
 host = controller
@@ -67,6 +99,11 @@ quota_router = -1
 quota_floatingip = -1
 quota_security_group = -1
 quota_security_group_rule = -1
+
+# NOTE: 16 MiB, not Neutron's 114688 bytes: the lab's users and the benchmarks (bench/agent.py,
+# dhcp.py, l3.py through labkit.create_ports) bind 1,000-2,000 ports in one bulk POST, ~250 bytes each.
+[oslo_middleware]
+max_request_body_size = 16777216
 {lab}"""
 
 
@@ -74,8 +111,11 @@ def server_ml2_conf() -> str:
     return ML2_COMMON
 
 
-def node_neutron_conf(topology: Topology, node: Node, state_dir: str) -> str:
-    """``neutron.conf`` of an agent node: its host name and the server it reports to."""
+def node_neutron_conf(topology: Topology, node: Node, state_dir: str, secret: str = "") -> str:
+    """``neutron.conf`` of an agent node: its host name, the server it reports to and (``secret``)
+    the agents' shared secret."""
+    auth = (f"# The lab's agent secret: the server's, sent with every request to its agent API.\n"
+            f"agent_shared_secret = {secret}\n") if secret else ""
     return f"""\
 [DEFAULT]
 host = {node.name}
@@ -90,7 +130,7 @@ report_interval = 5
 # Where this node's agents reach the server (over the management network): agents watch
 # the server's change feed over HTTP instead of Neutron's message queue.
 server_url = {topology.server_url}
-# Each agent's Prometheus /metrics, on the node's management address (one port per kind).
+{auth}# Each agent's Prometheus /metrics, on the node's management address (one port per kind).
 metrics_host = {node.mgmt_ip}
 ovs_metrics_port = {METRICS_PORTS["ovs"]}
 dhcp_metrics_port = {METRICS_PORTS["dhcp"]}
@@ -143,12 +183,15 @@ ovsdb_connection = {OVSDB_TCP}
 
 
 def node_files(topology: Topology, node: Node, state_dir: str, lab_dir: str = "") -> dict[str, str]:
-    """File name -> content for ``node`` (empty for nodes that run no Baryon process)."""
-    if node.role == "controller":
-        return {"neutron.conf": server_conf(topology, state_dir, lab_dir), "ml2_conf.ini": server_ml2_conf()}
-    if not node.runs_ovs:
+    """File name -> content for ``node`` (empty for nodes that run no Baryon process). With
+    ``lab_dir``, the lab's agent secret (made on the first call: ``lab_secret``) is in them."""
+    if node.role != "controller" and not node.runs_ovs:
         return {}
-    files = {"neutron.conf": node_neutron_conf(topology, node, state_dir), "ml2_conf.ini": node_ml2_conf(node)}
+    secret = lab_secret(lab_dir, create=True) if lab_dir else ""
+    if node.role == "controller":
+        return {"neutron.conf": server_conf(topology, state_dir, lab_dir, secret), "ml2_conf.ini": server_ml2_conf()}
+    files = {"neutron.conf": node_neutron_conf(topology, node, state_dir, secret),
+             "ml2_conf.ini": node_ml2_conf(node)}
     if "dhcp" in node.agents:
         files["dhcp_agent.ini"] = dhcp_agent_ini()
     if "l3" in node.agents:

@@ -143,6 +143,7 @@ class Lab:
             path = etc / name
             if not path.exists() or path.read_text() != text:
                 path.write_text(text)
+            path.chmod(0o600)  # neutron.conf holds the lab's agent secret; only root's agents read these
 
     # ------------------------------------------------------------ down
 
@@ -181,7 +182,7 @@ class Lab:
              + (f" ({', '.join(names)})" if names else ""))
         if self.paths.root.exists():
             host.remove_mounts(self.paths.root)
-            for child in ("ns", "nodes", "vms", "lab.json"):
+            for child in ("ns", "nodes", "vms", "lab.json", configs.SECRET_FILE):
                 target = self.paths.root / child
                 if target.is_dir():
                     shutil.rmtree(target, ignore_errors=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from baryon.config import ConfigError
-from baryon.config.agent import load_agent, parse_mappings
+from baryon.config import ConfigError, load
+from baryon.config.agent import keystone_session, load_agent, parse_mappings
 from baryon.lab import configs
 from baryon.lab.topology import describe
 from tests.support.samples import ML2_CONF
@@ -72,6 +74,8 @@ def test_the_labs_node_files_load(tmp_path: Path) -> None:
     ("agent", "report_interval", "0", "greater than 0"),
     ("agent", "l2_population", "maybe", "is not a boolean"),
     ("baryon", "server_url", "10.20.0.2:9696", "is not an http"),
+    ("baryon", "agent_shared_secret", "two words", "printable ASCII characters without spaces"),
+    ("baryon", "agent_shared_secret", "s\u00e9same", "printable ASCII characters without spaces"),
 ])
 def test_invalid_values_name_file_section_and_option(tmp_path: Path, section: str, option: str, value: str,
                                                       reason: str) -> None:
@@ -92,3 +96,94 @@ def test_tunnels_need_vxlan_and_a_local_ip(tmp_path: Path) -> None:
 def test_mappings_parse() -> None:
     assert parse_mappings(" physnet1 : br-ex , physnet2:br-eth2") == (("physnet1", "br-ex"), ("physnet2", "br-eth2"))
     assert parse_mappings("") == ()
+
+
+def test_the_agent_secret_is_one_option_of_a_shared_neutron_conf(tmp_path: Path) -> None:
+    """Server and agents read ``[baryon] agent_shared_secret`` from the same file, without a warning;
+    a printed settings object does not show it."""
+    conf = _write(tmp_path, "neutron.conf", "[DEFAULT]\nhost = compute7\n[baryon]\nserver_url = http://10.0.0.1:9696\n"
+                                            "agent_shared_secret =  Kq8-x_Z~!  \n")
+    agent, server = load_agent([conf]), load([conf])
+    assert agent.baryon.agent_shared_secret == server.baryon.agent_shared_secret == "Kq8-x_Z~!"
+    assert agent.warnings == () and server.warnings == ()
+    assert "Kq8" not in repr(agent) and "Kq8" not in repr(server)
+    assert load_agent([]).baryon.agent_shared_secret == load([]).baryon.agent_shared_secret == ""
+
+
+def test_a_lab_has_one_secret_in_the_server_and_every_agent_file(tmp_path: Path) -> None:
+    topo, lab = describe(), tmp_path / "lab"
+    lab.mkdir()
+    files = {name: configs.node_files(topo, topo.node(name), f"/srv/lab/{name}", str(lab))
+             for name in ("controller", "network", "compute1")}
+    secret = configs.lab_secret(lab)
+    assert len(secret) >= 32 and (lab / configs.SECRET_FILE).stat().st_mode & 0o777 == 0o600
+    server = load([_write(tmp_path, "server.conf", files["controller"]["neutron.conf"])])
+    assert server.baryon.agent_shared_secret == secret and server.warnings == ()
+    for name in ("network", "compute1"):
+        agent = load_agent([_write(tmp_path, f"{name}.conf", files[name]["neutron.conf"])])
+        assert agent.baryon.agent_shared_secret == secret and agent.warnings == ()
+    # A second `lab up` writes the same files; another lab has another secret; no lab, no secret.
+    assert configs.node_files(topo, topo.node("compute1"), "/srv/lab/compute1", str(lab)) == files["compute1"]
+    other = tmp_path / "other"
+    other.mkdir()
+    configs.node_files(topo, topo.node("controller"), "/srv/lab/controller", str(other))
+    assert configs.lab_secret(other) not in ("", secret)
+    assert "agent_shared_secret" not in configs.node_files(topo, topo.node("compute1"), "/x")["neutron.conf"]
+    assert configs.lab_secret(tmp_path / "none") == ""
+
+
+KEYSTONE_USER = ("auth_type = password\nauth_url = http://192.0.2.5:5000\nusername = baryon-agent\n"
+                 "password = s3cret\nproject_name = service\nuser_domain_name = Default\n"
+                 "project_domain_name = Default\n")
+
+
+def test_agent_auth_configures_the_agents_keystone_service_user(tmp_path: Path) -> None:
+    """``[agent_auth]``: keystoneauth1's options, as nova.conf's ``[neutron]``; read by keystoneauth1's own
+    loader (no request to Keystone yet); no warning from the agent's nor the server's loader."""
+    conf = _write(tmp_path, "neutron.conf", f"[DEFAULT]\nhost = compute7\n[agent_auth]\n{KEYSTONE_USER}"
+                                            "insecure = true\ntimeout = 4\n")
+    agent, server = load_agent([conf]), load([conf])
+    assert agent.warnings == () and server.warnings == ()
+    session = keystone_session(agent)
+    assert {k: v for k, v in session.auth.get_cache_id_elements().items() if v} == {
+        "auth_url": "http://192.0.2.5:5000", "username": "baryon-agent", "password": "s3cret",
+        "project_name": "service", "user_domain_name": "Default", "project_domain_name": "Default"}
+    assert session.verify is False and session.timeout == 4
+    # The session's timeout defaults to the client's; no [agent_auth]: no session.
+    plain = _write(tmp_path, "plain.conf", f"[agent_auth]\n{KEYSTONE_USER}")
+    assert keystone_session(load_agent([plain])).timeout == 10
+    assert keystone_session(load_agent([])) is None
+
+
+def test_agent_auth_may_reuse_the_servers_service_user(tmp_path: Path) -> None:
+    """On a node whose neutron.conf has the server's ``[keystone_authtoken]``, ``auth_section`` points there."""
+    conf = _write(tmp_path, "neutron.conf", "[agent_auth]\nauth_section = keystone_authtoken\n"
+                                            "[keystone_authtoken]\nwww_authenticate_uri = http://192.0.2.5:5000\n"
+                                            f"memcached_servers = 127.0.0.1:11211\n{KEYSTONE_USER}")
+    session = keystone_session(load_agent([conf]))
+    assert session.auth.get_cache_id_elements()["username"] == "baryon-agent"
+
+
+@pytest.mark.parametrize("section, says", [
+    ("auth_type = password\nusername = u\n", "MissingRequiredOptions: Auth plugin requires parameters which were "
+                                             "not given: auth_url"),
+    ("auth_type = kerberos-of-mars\n", "NoMatchingPlugin: The plugin kerberos-of-mars could not be found"),
+    ("auth_section = nowhere\n", "[agent_auth] auth_type: no value (here or in the auth_section 'nowhere')"),
+    (f"{KEYSTONE_USER}insecure = maybe\n", "Unexpected boolean value 'maybe'"),
+], ids=["no-auth-url", "unknown-plugin", "empty-auth-section", "bad-boolean"])
+def test_a_bad_agent_auth_is_a_configuration_error(tmp_path: Path, section: str, says: str) -> None:
+    conf = _write(tmp_path, "neutron.conf", f"[agent_auth]\n{section}")
+    with pytest.raises(ConfigError) as error:
+        keystone_session(load_agent([conf]))
+    assert str(error.value).startswith(f"{conf}: [agent_auth]") and says in str(error.value)
+
+
+def test_an_agent_without_agent_auth_does_not_load_keystoneauth(tmp_path: Path) -> None:
+    """keystoneauth1 and oslo.config cost memory: only an agent with ``[agent_auth]`` imports them."""
+    conf = _write(tmp_path, "neutron.conf", "[baryon]\nagent_shared_secret = x\n")
+    code = ("import sys\nimport baryon.cli.agent, baryon.agent.client, baryon.agent.runtime\n"
+            "from baryon.config.agent import keystone_session, load_agent\n"
+            f"assert keystone_session(load_agent([{conf!r}])) is None\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('keystoneauth1', 'oslo_config'))))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", (done.stdout, done.stderr)

@@ -24,14 +24,36 @@
   oldest first (``service.feed.changes_of``; ``created_at`` in whole seconds, UTC); 400 without
   ``resource_id``. Read by ``baryon debug port`` for a port's timeline.
 
-Errors are Neutron's faults: 400 ``HTTPBadRequest`` for a malformed query or body, 403
+- ``POST /agent/v1/report`` with ``{"agent": {...}}``: an agent's registration and heartbeat, the
+  twin of ``POST /v2.0/agents/report`` (``routes.agents``: same body, same answer) on the agent
+  API, so that it takes the agents' credential rather than the Networking API's.
+
+Authentication (``AgentAuth``, the one place that decides): a request acts as the cloud's admin,
+as Neutron's agents do over RPC, when it proves it comes from an agent with either credential:
+- the agents' shared secret (``[baryon] agent_shared_secret``, when set) as ``Authorization:
+  Bearer <secret>``, compared in constant time;
+- under ``auth_strategy = keystone``, a Keystone token (``X-Auth-Token``) of a service user: one
+  that keystonemiddleware confirmed (``api.keystone``, which runs ``AuthProtocol`` for agent-API
+  requests carrying a token and marks the scope) and whose roles include ``admin`` or ``service``
+  (Neutron's service role). A confirmed token without either role is a 403 ``PolicyNotAuthorized``;
+  a token Keystone could not be asked about (unreachable) a 503 ``KeystoneUnavailable``.
+Without a secret the agent API is open under ``auth_strategy = noauth`` (as before secrets existed;
+a warning at start says so) and takes only service tokens under ``keystone``. A request that
+proves nothing is a 401 ``HTTPUnauthorized``. Every refusal is answered before the request's query
+or body is read: nothing is recorded.
+
+Errors are Neutron's faults: 401 ``HTTPUnauthorized``, 403 ``PolicyNotAuthorized`` and 503
+``KeystoneUnavailable`` (above), 400 ``HTTPBadRequest`` for a malformed query or body, 403
 ``PolicyNotAuthorized`` for a non-admin (before anything is read).
 """
 
 from __future__ import annotations
 
+import hmac
+import logging
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -39,14 +61,110 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from baryon.api import deps, request as req
+from baryon.api import deps, faults, keystone, request as req
 from baryon.api.routes.resources import json
+from baryon.api.schemas.agent import REPORT
 from baryon.api.watch import MAX_WAIT, SeqWatch, until_changed
-from baryon.service import portstatus
+from baryon.config import Settings
+from baryon.service import errors, portstatus
+from baryon.service.context import Context
 from baryon.service.services import Services
 
+LOG = logging.getLogger(__name__)
 PREFIX = "/agent/v1"
 REPORT_KEYS = ("agent_type", "seq", "etag", "ports", "routers", "floatingips")
+SCHEME = "Bearer"  # Authorization: Bearer <secret> (RFC 6750's syntax; Keystone's X-Auth-Token stays free)
+SERVICE_ROLES = frozenset({"admin", "service"})  # a token with one of these is an agent's (Neutron's service_api)
+SERVICE_RULE = "(role:admin or role:service)"
+TOKEN_WANTED = "a Keystone token (X-Auth-Token) of a user with the admin or service role"
+
+
+class Unauthenticated(Exception):
+    """The request did not prove it comes from an agent; the message says what to do."""
+
+
+class KeystoneUnavailable(errors.ServiceUnavailable):
+    message = "The agent's Keystone token could not be validated: Keystone did not answer. Retry later."
+
+
+@dataclass(frozen=True)
+class AgentAuth:
+    """Who may use the agent API: ``authenticate(request)`` is the only decision.
+
+    ``secret``: ``[baryon] agent_shared_secret`` (empty: none); ``strategy``: ``[DEFAULT]
+    auth_strategy`` (``keystone``: service users' tokens are accepted too).
+    """
+
+    secret: str = ""
+    strategy: str = "noauth"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "AgentAuth":
+        return cls(settings.baryon.agent_shared_secret, settings.DEFAULT.auth_strategy)
+
+    @property
+    def open(self) -> bool:
+        """No secret under noauth: every request is let in, as who its headers say (``deps.context``)."""
+        return not self.secret and self.strategy == "noauth"
+
+    @property
+    def tokens(self) -> bool:
+        """Keystone tokens of service users are a credential (``auth_strategy = keystone``)."""
+        return self.strategy == "keystone"
+
+    def authenticate(self, request: Request) -> Context:
+        """The request's context; ``Unauthenticated`` (401), ``errors.PolicyNotAuthorized`` (403) or
+        ``KeystoneUnavailable`` (503). Either credential is enough: a matching secret first, then a token."""
+        if self.open:
+            return deps.context(request)
+        scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
+        bearer = given.strip() if scheme.lower() == SCHEME.lower() and given.strip() else None
+        # NOTE: bytes, compared in constant time: a str with non-ASCII characters would raise.
+        if self.secret and bearer is not None and hmac.compare_digest(bearer.encode("latin-1"), self.secret.encode()):
+            return Context.admin()
+        if self.tokens and keystone.carries_token(request.scope):
+            return self.service_token(request)
+        raise Unauthenticated(self.refusal(bearer))
+
+    @staticmethod
+    def service_token(request: Request) -> Context:
+        """The context of a request whose token ``api.keystone`` has checked (and marked the scope)."""
+        headers = request.headers
+        if request.scope.get(deps.AUTHENTICATED) and headers.get("x-identity-status") == "Confirmed":
+            roles = {r.strip().lower() for r in headers.get("x-roles", "").split(",")}
+            if roles & SERVICE_ROLES:
+                return Context.admin()
+            raise errors.PolicyNotAuthorized(rule=SERVICE_RULE)
+        if request.scope.get(keystone.REFUSED, 401) >= 500:
+            raise KeystoneUnavailable()
+        raise Unauthenticated("Authentication failed: Keystone refused the token (X-Auth-Token): it is "
+                              "invalid, expired or revoked.")
+
+    def refusal(self, bearer: str | None) -> str:
+        """Why a request that proved nothing (``bearer``: the secret it sent, if any) is refused."""
+        if not self.secret:
+            return (f"Authentication required: with auth_strategy = keystone the agent API takes {TOKEN_WANTED}; "
+                    "no [baryon] agent_shared_secret is configured on the server.")
+        if bearer is not None:
+            return "Authentication failed: the agents' shared secret does not match the server's [baryon] " \
+                   "agent_shared_secret."
+        also = f", or {TOKEN_WANTED}" if self.tokens else ""
+        return (f"Authentication required: the agent API takes the agents' shared secret ([baryon] "
+                f"agent_shared_secret) as 'Authorization: {SCHEME} <secret>'{also}.")
+
+    def warn_at_start(self) -> None:
+        if self.open:
+            LOG.warning("the agent API (%s) is open to anyone who reaches this server: auth_strategy = noauth "
+                        "and no [baryon] agent_shared_secret; set one here and on every agent", PREFIX)
+        elif not self.secret:
+            LOG.info("the agent API (%s) refuses every request without %s: no [baryon] agent_shared_secret",
+                     PREFIX, TOKEN_WANTED)
+
+
+def unauthorized(exc: Unauthenticated) -> Response:
+    response = faults.fault(401, "HTTPUnauthorized", str(exc))
+    response.headers["WWW-Authenticate"] = f'{SCHEME} realm="baryon-agent-api"'
+    return response
 
 
 def parse_wait(raw: str | None) -> float:
@@ -127,12 +245,27 @@ def parse_report(raw: bytes) -> portstatus.Report:
         floatingips=_statuses(body, "floatingips", portstatus.FLOATINGIP_STATUSES, "floating IP"))
 
 
-def routes(services: Services, watch: SeqWatch) -> list[Route]:
-    views, reports = services.hostviews, services.status_reports
+Endpoint = Callable[[Request, Context], Awaitable[Response]]
 
-    def host_view(kind: str) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            ctx = deps.context(request)
+
+def routes(services: Services, watch: SeqWatch) -> list[Route]:
+    views, reports, agents = services.hostviews, services.status_reports, services.agents
+    auth = AgentAuth.from_settings(services.env.settings)
+    auth.warn_at_start()
+
+    def authenticated(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        """``endpoint`` called with the request's context once ``auth`` let it in; else 401, nothing read."""
+        async def guarded(request: Request) -> Response:
+            try:
+                ctx = auth.authenticate(request)
+            except Unauthenticated as exc:
+                return unauthorized(exc)
+            return await endpoint(request, ctx)
+
+        return guarded
+
+    def host_view(kind: str) -> Endpoint:
+        async def endpoint(request: Request, ctx: Context) -> Response:
             views.check(ctx)
             host = request.path_params["host"]
             etag = request.query_params.get("etag") or None
@@ -148,18 +281,20 @@ def routes(services: Services, watch: SeqWatch) -> list[Route]:
 
         return endpoint
 
-    async def status(request: Request) -> Response:
-        ctx = deps.context(request)
+    async def status(request: Request, ctx: Context) -> Response:
         views.check(ctx, "report_port_status")
         report = parse_report(await request.body())
         return json(await run_in_threadpool(reports.report, ctx, request.path_params["host"], report))
 
-    async def current_seq(request: Request) -> Response:
-        ctx = deps.context(request)
+    async def current_seq(request: Request, ctx: Context) -> Response:
         return json({"seq": await run_in_threadpool(views.seq, ctx)})
 
-    async def changes(request: Request) -> Response:
-        ctx = deps.context(request)
+    async def report_state(request: Request, ctx: Context) -> Response:
+        [state], _bulk = req.parse_create(REPORT, "agent", "agents", await request.body(), ctx)
+        body, created = await run_in_threadpool(agents.report_state, ctx, state)
+        return json({"agent": body}, 201 if created else 200)
+
+    async def changes(request: Request, ctx: Context) -> Response:
         views.check(ctx, "get_changes")
         resource_id = request.query_params.get("resource_id")
         if not resource_id:
@@ -167,8 +302,10 @@ def routes(services: Services, watch: SeqWatch) -> list[Route]:
         return json({"changes": await run_in_threadpool(views.changes, ctx, resource_id)})
 
     return [
-        *(Route(PREFIX + "/hosts/{host}/" + kind, host_view(kind), methods=["GET"]) for kind in sorted(views.kinds)),
-        Route(PREFIX + "/hosts/{host}/status", status, methods=["POST"]),
-        Route(PREFIX + "/seq", current_seq, methods=["GET"]),
-        Route(PREFIX + "/changes", changes, methods=["GET"]),
+        *(Route(PREFIX + "/hosts/{host}/" + kind, authenticated(host_view(kind)), methods=["GET"])
+          for kind in sorted(views.kinds)),
+        Route(PREFIX + "/hosts/{host}/status", authenticated(status), methods=["POST"]),
+        Route(PREFIX + "/seq", authenticated(current_seq), methods=["GET"]),
+        Route(PREFIX + "/report", authenticated(report_state), methods=["POST"]),
+        Route(PREFIX + "/changes", authenticated(changes), methods=["GET"]),
     ]

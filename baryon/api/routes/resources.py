@@ -76,6 +76,15 @@ def _tags_input(raw: Any) -> list[str]:
         raise errors.InvalidInput(error_message=exc.reason) from None
 
 
+def _path_id(request: Request) -> str:
+    """The ``{id}`` of the URL. NOTE: one with a NUL character is refused (400): no row has one, and
+    PostgreSQL fails a query that carries one."""
+    rid = request.path_params["id"]
+    if "\x00" in rid:
+        raise req.bad(f"{rid!r} is not a valid id: it contains a NUL character")
+    return rid
+
+
 def routes(services: Services, collections: list[Collection], max_limit: int, port_security: bool) -> list[Route]:
     result: list[Route] = []
     for c in collections:
@@ -111,7 +120,7 @@ def _collection_routes(services: Services, c: Collection, schema: dict[str, Attr
 
     async def member(request: Request) -> Response:
         ctx = deps.context(request)
-        rid = request.path_params["id"]
+        rid = _path_id(request)
         if request.method == "GET":
             fields = tuple(f for f in request.query_params.getlist("fields") if f)
             return json({c.resource: req.present(schema, await run_in_threadpool(service.get, ctx, rid), ctx, fields)})
@@ -125,7 +134,7 @@ def _collection_routes(services: Services, c: Collection, schema: dict[str, Attr
 
     async def tags(request: Request) -> Response:
         ctx = deps.context(request)
-        rid = request.path_params["id"]
+        rid = _path_id(request)
         if request.method == "GET":
             return json({"tags": await run_in_threadpool(services.tags.list, ctx, c.collection, rid)})
         if request.method == "PUT":
@@ -139,12 +148,12 @@ def _collection_routes(services: Services, c: Collection, schema: dict[str, Attr
 
     async def tag(request: Request) -> Response:
         ctx = deps.context(request)
-        rid, name = request.path_params["id"], request.path_params["tag"]
+        rid, name = _path_id(request), request.path_params["tag"]
+        _tags_input([name])  # as Neutron, on every method: a malformed tag is a 400, not a 404
         if request.method == "GET":
             await run_in_threadpool(services.tags.check, ctx, c.collection, rid, name)
             return Response(status_code=204)
         if request.method == "PUT":
-            _tags_input([name])
             await run_in_threadpool(services.tags.add, ctx, c.collection, rid, name)
             return Response(status_code=201)
         await run_in_threadpool(services.tags.remove, ctx, c.collection, rid, name)

@@ -54,8 +54,12 @@ KEEPALIVE = 15.0  # seconds between two comments on an idle stream
 
 
 def context(request: Request) -> Context:
-    """``deps.context``, or, without ``X-Project-Id``, the query's ``project_id`` and ``roles``."""
-    if request.headers.get("x-project-id") or request.headers.get("x-tenant-id"):
+    """``deps.context``, or, without ``X-Project-Id``, the query's ``project_id`` and ``roles``:
+    under noauth only (its trust is noauth's). Under keystone, only the token's identity counts
+    (``api.keystone`` guards ``/topology/...``); EventSource cannot send a token, so the live page
+    is for noauth servers."""
+    if (getattr(request.app.state, "auth_strategy", "noauth") == "keystone"
+            or request.headers.get("x-project-id") or request.headers.get("x-tenant-id")):
         return deps.context(request)
     project = request.query_params.get("project_id")
     if not project:

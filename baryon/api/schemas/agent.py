@@ -9,7 +9,9 @@ the keys of Neutron's ``agent_state``.
 
 from typing import Any
 
-from baryon.api.schemas.types import Attr, Invalid, boolean, dict_value, integer, nullable, string, uuid_str
+from baryon.api.schemas.types import (
+    Attr, Invalid, boolean, dict_value, integer, nullable, string, uuid_filter, uuid_str,
+)
 
 
 def _required_name(data: Any) -> str:
@@ -24,7 +26,7 @@ def _read_only(convert: Any, **kw: Any) -> Attr:
 
 
 ATTRS: dict[str, Attr] = {
-    "id": _read_only(uuid_str, filter_convert=str),
+    "id": _read_only(uuid_str, filter_convert=uuid_filter),
     "agent_type": _read_only(string(255)),
     "binary": _read_only(string(255)),
     "topic": _read_only(string(255)),

@@ -2,7 +2,7 @@
 
 from baryon.api.schemas.types import (
     STANDARD, Attr, boolean, dict_items, dict_value, ip_address, ip_or_cidr, list_of, mac_address,
-    nullable, one_of, string, uuid_str,
+    mac_filter, nullable, one_of, string, uuid_filter, uuid_str,
 )
 
 VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic",
@@ -10,16 +10,16 @@ VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical", "vi
 
 ATTRS: dict[str, Attr] = {
     **STANDARD,
-    "network_id": Attr(uuid_str, allow_put=False, required=True, filter_convert=str),
+    "network_id": Attr(uuid_str, allow_put=False, required=True, filter_convert=uuid_filter),
     "admin_state_up": Attr(boolean),
     # NOTE: the network's owner may also choose a MAC on create (checked by the service).
-    "mac_address": Attr(mac_address, filter_convert=str),
+    "mac_address": Attr(mac_address, filter_convert=mac_filter),
     "fixed_ips": Attr(list_of(dict_items({"subnet_id": uuid_str, "ip_address": ip_address}, (),
                                          "fixed IP")), filter_convert=str),
     "device_id": Attr(string(255)),
     "device_owner": Attr(string(255)),
     "status": Attr(string(16), allow_post=False, allow_put=False),
-    "security_groups": Attr(nullable(list_of(uuid_str)), filter_convert=str),
+    "security_groups": Attr(nullable(list_of(uuid_str)), filter_convert=uuid_filter),
     "port_security_enabled": Attr(boolean),
     "allowed_address_pairs": Attr(nullable(list_of(dict_items(
         {"ip_address": ip_or_cidr, "mac_address": mac_address}, ("ip_address",), "address pair"))), filter=False),

@@ -5,7 +5,8 @@ import ipaddress
 from typing import Any
 
 from baryon.api.schemas.types import (
-    STANDARD, Attr, Invalid, boolean, cidr, dict_items, ip_address, list_of, nullable, string, uuid_str,
+    STANDARD, Attr, Invalid, boolean, cidr, described, dict_items, ip_address, list_of, nullable, schema_of, string,
+    uuid_str,
 )
 from baryon.service import errors
 
@@ -28,6 +29,10 @@ def gateway_info(data: Any) -> dict:
     return {key: GATEWAY_KEYS[key](data[key]) for key in GATEWAY_KEYS if key in data}
 
 
+described(gateway_info, {"type": "object", "properties": {k: schema_of(c) for k, c in GATEWAY_KEYS.items()},
+                         "additionalProperties": False})
+
+
 def _destination(data: Any) -> str:
     value = cidr(data)
     return str(ipaddress.ip_interface(value))  # the same prefix spelled one way ("2001:DB8::/64")
@@ -48,6 +53,9 @@ def routes(data: Any) -> list[dict]:
     return result
 
 
+described(routes, {"anyOf": [{"type": "array", "items": schema_of(ROUTE)}, {"type": "null"}]})
+
+
 ATTRS: dict[str, Attr] = {
     **STANDARD,
     "admin_state_up": Attr(boolean),
@@ -61,16 +69,20 @@ ATTRS: dict[str, Attr] = {
 }
 
 
+# The keys of an interface action's body (``port_id`` first: both are allowed only for a removal).
+INTERFACE_KEYS = {"port_id": uuid_str, "subnet_id": uuid_str}
+
+
 def interface_info(body: Any, *, removal: bool) -> dict:
     """The body of ``add_router_interface``/``remove_router_interface``: ``subnet_id`` or
     ``port_id`` (both only for a removal), as Neutron's ``_validate_interface_info``."""
     info = body if isinstance(body, dict) else {}
-    given = [key for key in ("port_id", "subnet_id") if key in info]
+    given = [key for key in INTERFACE_KEYS if key in info]
     if not given:
         raise errors.BadRequest(resource="router", msg="Either subnet_id or port_id must be specified")
     for key in given:
         try:
-            uuid_str(info[key])
+            INTERFACE_KEYS[key](info[key])
         except Invalid as exc:
             raise errors.BadRequest(resource="router", msg=exc.reason) from None
     if len(given) == 2 and not removal:

@@ -3,7 +3,8 @@ security-groups-normalized-cidr). A rule's protocol, ports, ethertype and prefix
 pure ``sgrules`` converters, which raise Neutron's typed errors (as its ``convert_to`` functions)."""
 
 from baryon.api.schemas.types import (
-    STANDARD, Attr, boolean, list_of, nullable, one_of, string, uuid_str,
+    CIDR_SCHEMA, IP_SCHEMA, STANDARD, Attr, boolean, described, dict_value, list_of, nullable, one_of, string,
+    uuid_filter, uuid_str, with_schema,
 )
 from baryon.service import errors, sgrules
 
@@ -16,15 +17,24 @@ def group_name(data: object) -> str:
     return value
 
 
+described(group_name, {"type": "string", "maxLength": 255})
+
+
 GROUP_ATTRS: dict[str, Attr] = {
     **STANDARD,
     "name": Attr(group_name, filter_convert=str),
     "stateful": Attr(boolean),
-    "security_group_rules": Attr(list_of(dict), allow_post=False, allow_put=False, filter=False),
+    "security_group_rules": Attr(list_of(dict_value), allow_post=False, allow_put=False, filter=False),
     "shared": Attr(boolean, allow_post=False, allow_put=False, filter=False),
 }
 
 _READ_ONLY = {"allow_post": False, "allow_put": False}
+# What the sgrules converters accept, for the OpenAPI document.
+PROTOCOL_SCHEMA = {"anyOf": [{"enum": sorted(sgrules.PROTOCOLS)}, {"type": "integer", "minimum": 0, "maximum": 255},
+                             {"type": "string", "pattern": "^[0-9]{1,3}$"}, {"type": "null"}]}
+PORT = with_schema(sgrules.convert_port, {"anyOf": [{"type": "integer", "minimum": 0, "maximum": sgrules.PORT_MAX},
+                                                    {"type": "null"}]})
+PREFIX = with_schema(sgrules.convert_prefix, {"anyOf": [IP_SCHEMA, CIDR_SCHEMA, {"type": "null"}]})
 
 RULE_ATTRS: dict[str, Attr] = {
     "id": STANDARD["id"],
@@ -34,15 +44,15 @@ RULE_ATTRS: dict[str, Attr] = {
     "created_at": STANDARD["created_at"],
     "updated_at": STANDARD["updated_at"],
     "revision_number": STANDARD["revision_number"],
-    "security_group_id": Attr(uuid_str, allow_put=False, required=True, filter_convert=str),
+    "security_group_id": Attr(uuid_str, allow_put=False, required=True, filter_convert=uuid_filter),
     "direction": Attr(one_of(*sgrules.DIRECTIONS), allow_put=False, required=True),
-    "ethertype": Attr(sgrules.convert_ethertype, allow_put=False),
-    "protocol": Attr(sgrules.convert_protocol, allow_put=False, filter_convert=str),
-    "port_range_min": Attr(sgrules.convert_port, allow_put=False),
-    "port_range_max": Attr(sgrules.convert_port, allow_put=False),
-    "remote_ip_prefix": Attr(sgrules.convert_prefix, allow_put=False, filter_convert=str),
-    "remote_group_id": Attr(nullable(uuid_str), allow_put=False, filter_convert=str),
+    "ethertype": Attr(with_schema(sgrules.convert_ethertype, {"enum": list(sgrules.ETHERTYPES)}), allow_put=False),
+    "protocol": Attr(with_schema(sgrules.convert_protocol, PROTOCOL_SCHEMA), allow_put=False, filter_convert=str),
+    "port_range_min": Attr(PORT, allow_put=False),
+    "port_range_max": Attr(PORT, allow_put=False),
+    "remote_ip_prefix": Attr(PREFIX, allow_put=False, filter_convert=str),
+    "remote_group_id": Attr(nullable(uuid_str), allow_put=False, filter_convert=uuid_filter),
     # NOTE: address groups are not served: the attribute is always null and can't be set.
-    "remote_address_group_id": Attr(nullable(uuid_str), **_READ_ONLY, filter_convert=str),
+    "remote_address_group_id": Attr(nullable(uuid_str), **_READ_ONLY, filter_convert=uuid_filter),
     "normalized_cidr": Attr(nullable(string(64)), **_READ_ONLY, filter=False),
 }

@@ -1,17 +1,17 @@
 """Subnet attributes (neutron-lib's subnet definition)."""
 
 from baryon.api.schemas.types import (
-    STANDARD, Attr, boolean, cidr, dict_items, integer, ip_address, ip_or_cidr, list_of, nullable, one_of,
-    uuid_str,
+    STANDARD, Attr, boolean, cidr, cidr_filter, dict_items, integer, ip_address, ip_or_cidr, list_of, nullable,
+    one_of, uuid_filter, uuid_str,
 )
 
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 
 ATTRS: dict[str, Attr] = {
     **STANDARD,
-    "network_id": Attr(uuid_str, allow_put=False, required=True, filter_convert=str),
+    "network_id": Attr(uuid_str, allow_put=False, required=True, filter_convert=uuid_filter),
     "ip_version": Attr(one_of(4, 6), allow_put=False, required=True, filter_convert=integer()),
-    "cidr": Attr(cidr, allow_put=False, filter_convert=str),
+    "cidr": Attr(cidr, allow_put=False, filter_convert=cidr_filter),
     "gateway_ip": Attr(nullable(ip_address), filter_convert=str),
     "allocation_pools": Attr(list_of(dict_items({"start": ip_address, "end": ip_address}, ("start", "end"),
                                                 "IP pool")), filter=False),
@@ -21,5 +21,5 @@ ATTRS: dict[str, Attr] = {
     "enable_dhcp": Attr(boolean),
     "ipv6_ra_mode": Attr(nullable(one_of(*IPV6_MODES)), allow_put=False),
     "ipv6_address_mode": Attr(nullable(one_of(*IPV6_MODES)), allow_put=False),
-    "subnetpool_id": Attr(nullable(uuid_str), allow_put=False, filter_convert=str),
+    "subnetpool_id": Attr(nullable(uuid_str), allow_put=False, filter_convert=uuid_filter),
 }
