@@ -122,23 +122,7 @@ TARGET_RSS_FRACTION = 5.0  # Baryon's RSS <= 1/5 of Neutron's
 
 # The deployment both sides get: ML2 (flat, vlan, vxlan; openvswitch, l2population;
 # port_security), VNIs for far more networks than the run makes, every quota unlimited.
-ML2 = """[ml2]
-type_drivers = flat,vlan,vxlan
-tenant_network_types = vxlan
-mechanism_drivers = openvswitch,l2population
-extension_drivers = port_security
-
-[ml2_type_flat]
-flat_networks = physnet1
-
-[ml2_type_vlan]
-network_vlan_ranges = physnet1:100:4000
-
-[ml2_type_vxlan]
-vni_ranges = 1:100000
-"""
-QUOTAS = ("default_quota", "quota_network", "quota_subnet", "quota_port", "quota_router", "quota_floatingip",
-          "quota_security_group", "quota_security_group_rule")
+ML2, QUOTAS = labkit.ML2, labkit.QUOTAS
 NEUTRON_ONLY_QUOTAS = ("quota_router_route", "quota_rbac_policy")  # Baryon has no such resources
 
 

@@ -292,6 +292,28 @@ def create_network(api: Api, name: str, cidr: str | None, dhcp: bool = True) -> 
 
 # --------------------------------------------------------------------------- a node filled up (--node-ports)
 
+# The Neutron-style deployment the comparison and conformance runs give their servers: ML2
+# (flat, vlan, vxlan; openvswitch, l2population; port_security), VNIs for far more networks than
+# a run makes, and the quota options a run sets to -1 (unlimited).
+ML2 = """[ml2]
+type_drivers = flat,vlan,vxlan
+tenant_network_types = vxlan
+mechanism_drivers = openvswitch,l2population
+extension_drivers = port_security
+
+[ml2_type_flat]
+flat_networks = physnet1
+
+[ml2_type_vlan]
+network_vlan_ranges = physnet1:100:4000
+
+[ml2_type_vxlan]
+vni_ranges = 1:100000
+"""
+QUOTAS = ("default_quota", "quota_network", "quota_subnet", "quota_port", "quota_router", "quota_floatingip",
+          "quota_security_group", "quota_security_group_rule")
+
+
 FILL_CHUNK = 100  # ports per bulk POST of a fill
 FILL_TIMEOUT = 600.0
 

@@ -88,23 +88,7 @@ STOP_TIMEOUT = 30.0
 # Issue 12's figure: real Neutron 29 with Keystone, on such a machine, with the same regex.
 NEUTRON_PASSED, NEUTRON_TOTAL = 688, 1016
 
-ML2 = """[ml2]
-type_drivers = flat,vlan,vxlan
-tenant_network_types = vxlan
-mechanism_drivers = openvswitch,l2population
-extension_drivers = port_security
-
-[ml2_type_flat]
-flat_networks = physnet1
-
-[ml2_type_vlan]
-network_vlan_ranges = physnet1:100:4000
-
-[ml2_type_vxlan]
-vni_ranges = 1:100000
-"""
-QUOTAS = ("default_quota", "quota_network", "quota_subnet", "quota_port", "quota_router", "quota_floatingip",
-          "quota_security_group", "quota_security_group_rule")
+ML2, QUOTAS = labkit.ML2, labkit.QUOTAS
 
 # Reads a subunit v2 stream (argv[1]) with the tempest venv's python-subunit and testtools; prints
 # {test id: {"status", "traceback", "reason"}} as JSON.

@@ -21,7 +21,6 @@ import grp
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.server import free_port
+from tests.support.server import free_port, stop_group
 
 VENV = Path(os.environ.get("BARYON_KEYSTONE_VENV", "/var/cache/baryon/keystone-venv"))
 REQUIREMENTS = ("keystone", "gunicorn")
@@ -121,12 +120,7 @@ class Keystone:
     def stop(self, timeout: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout)
+        stop_group(self.process, timeout)
 
     # ------------------------------------------------------------ Keystone's API
 

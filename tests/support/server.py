@@ -26,6 +26,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_group(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM to the process group ``process`` leads (started with ``start_new_session``), SIGKILL
+    after ``timeout`` seconds; waits for the leader either way."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout)
+
+
 class BaryonServer:
     def __init__(self, base_dir: Path, connection: str = "", workers: int = 1, extra: str = "",
                  sections: str = ""):
@@ -65,9 +76,4 @@ class BaryonServer:
         if self.process is None or self.process.poll() is not None:
             return
         # The server's own process group (start_new_session): its API workers go with it.
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout)
+        stop_group(self.process, timeout)
