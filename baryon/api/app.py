@@ -22,14 +22,21 @@ from baryon import config
 from baryon.api import faults, keystone, memory, metrics, openapi, siblings, sizelimit
 from baryon.api.routes import agentapi, agents as agent_routes, meta, quotas as quota_routes, resources
 from baryon.api.routes import routers as router_routes
+from baryon.api.routes import subnetpools as subnetpool_routes
 from baryon.api.routes import topology as topology_routes
+from baryon.api.routes import ipavailability as ipavailability_routes
+from baryon.api.routes import fippools as fippool_routes
 from baryon.api.schemas import agent, floatingip, network, port, router, security_group, subnet
+from baryon.api.schemas import address_scope, subnetpool
 from baryon.api.watch import SeqWatch, stop_waits_on_exit_signals
 from baryon.db.engine import Database
 from baryon.service import agents as agents_service
 from baryon.service import networks as networks_service, ports as ports_service, subnets as subnets_service
 from baryon.service import securitygroups as sg_service
 from baryon.service import floatingips as floatingips_service, routers as routers_service
+from baryon.service import addressscopes as addressscopes_service, subnetpools as subnetpools_service
+from baryon.service.fippools import FloatingIPPools
+from baryon.service.ipavailability import IpAvailability
 from baryon.service.metrics import StateCollector
 from baryon.service.services import Services
 
@@ -46,6 +53,9 @@ COLLECTIONS = [
                          updatable=False, taggable=False),
     resources.Collection("router", "routers", router.ATTRS, "routers", routers_service.LISTING),
     resources.Collection("floatingip", "floatingips", floatingip.ATTRS, "floatingips", floatingips_service.LISTING),
+    resources.Collection("subnetpool", "subnetpools", subnetpool.ATTRS, "subnetpools", subnetpools_service.LISTING),
+    resources.Collection("address_scope", "address_scopes", address_scope.ATTRS, "address_scopes",
+                         addressscopes_service.LISTING, path="address-scopes", taggable=False),
 ]
 
 
@@ -59,6 +69,9 @@ def create_app(settings: config.Settings, db: Database | None = None) -> Starlet
     routes += agent_routes.routes(services)
     routes += quota_routes.routes(services)
     routes += router_routes.routes(services)
+    routes += subnetpool_routes.routes(services)  # subnetpool-prefix-ops
+    routes += ipavailability_routes.routes(IpAvailability(services.env))  # network-ip-availability
+    routes += fippool_routes.routes(FloatingIPPools(services.env))  # floatingip-pools
     routes += agentapi.routes(services, SeqWatch(services.env.bell, services.hostviews.last_seq))
     routes += metrics.routes(StateCollector(services.env, services.hostviews.realised))  # GET /metrics, unauthenticated (api.metrics)
     routes += topology_routes.routes(services, SeqWatch(services.env.bell, services.hostviews.last_seq), COLLECTIONS)

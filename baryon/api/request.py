@@ -1,8 +1,9 @@
 """Request bodies and query strings -> checked, converted service input (no I/O).
 
-Bodies: ``{"network": {...}}`` (one) or ``{"networks": [...]}`` (bulk, all or nothing); unknown
-attributes, attributes not allowed in this method, missing required ones, wrong types and
-attributes the caller's role may not set are refused here, before anything changes.
+Bodies: ``{"network": {...}}`` (one) or ``{"networks": [...]}`` (bulk, all or nothing; an item may
+be wrapped as ``{"network": {...}}`` too); unknown attributes, attributes not allowed in this
+method, missing required ones, wrong types and attributes the caller's role may not set are
+refused here, before anything changes.
 Query strings: filters (converted per attribute), tag filters, sorting, pagination, fields.
 """
 
@@ -73,19 +74,21 @@ def check_item(schema: dict[str, Attr], resource: str, item: Any, ctx: Context, 
         for name, spec in schema.items():
             if spec.required and name not in attrs:
                 raise bad(f"Failed to parse request. Required attribute '{name}' not specified")
-    if not ctx.is_admin:
-        forbidden = [n for n, v in attrs.items() if schema[n].admin_write and not _unset(v)]
-        if forbidden:
-            _policy(ctx, "create" if create else "update", resource, forbidden)
     project = attrs.pop("tenant_id", None)
     if "project_id" in attrs:
         if project is not None and project != attrs["project_id"]:
             raise bad("'project_id' and 'tenant_id' do not match")
         project = attrs["project_id"]
     if project is not None:
+        # NOTE: as neutron-lib's ``populate_project_id``, before any policy check: a 400, not a 403.
         if not ctx.is_admin and project != ctx.project_id:
-            raise errors.PolicyNotAuthorized(rule=f"rule:create_{resource}")
+            raise bad("Specifying 'project_id' or 'tenant_id' other than the authenticated project in request "
+                      "requires admin or advsvc privileges")
         attrs["project_id"] = project
+    if not ctx.is_admin:
+        forbidden = [n for n, v in attrs.items() if schema[n].admin_write and not _unset(v)]
+        if forbidden:
+            _policy(ctx, "create" if create else "update", resource, forbidden)
     return attrs
 
 
@@ -101,7 +104,9 @@ def parse_create(schema: dict[str, Attr], resource: str, collection: str, raw: b
         items = body[collection]
         if not isinstance(items, list) or not items:
             raise bad("Resources required")
-        return [check_item(schema, resource, item, ctx, create=True) for item in items], True
+        # NOTE: as Neutron's ``prepare_request_body``, an item may also come wrapped: {"network": {...}}.
+        return [check_item(schema, resource, item[resource] if isinstance(item, dict) and resource in item else item,
+                           ctx, create=True) for item in items], True
     raise bad(f"Unable to find '{resource}' in request body")
 
 

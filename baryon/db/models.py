@@ -393,3 +393,40 @@ class Change(Base):
     project_id: Mapped[str] = mapped_column(PROJECT, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     body: Mapped[str | None] = mapped_column(Text().with_variant(MEDIUMTEXT(), "mysql"), nullable=True)
+
+
+class AddressScope(StandardAttrs, Base):
+    """An address scope (address-scope): subnet pools in one scope never overlap."""
+
+    __tablename__ = "address_scopes"
+
+    ip_version: Mapped[int] = mapped_column(Integer)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SubnetPool(StandardAttrs, Base):
+    """A subnet pool (subnet_allocation). Subnets allocated from it carry its id
+    (``subnets.subnetpool_id``, no foreign key, as in Neutron); allocations lock this row
+    (``FOR UPDATE``) so that two concurrent ones never take overlapping prefixes."""
+
+    __tablename__ = "subnetpools"
+
+    ip_version: Mapped[int] = mapped_column(Integer)
+    default_prefixlen: Mapped[int] = mapped_column(Integer)
+    min_prefixlen: Mapped[int] = mapped_column(Integer)
+    max_prefixlen: Mapped[int] = mapped_column(Integer)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    default_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    address_scope_id: Mapped[str | None] = mapped_column(UUID, nullable=True, index=True)
+
+    prefixes: Mapped[list[SubnetPoolPrefix]] = relationship(
+        cascade="all, delete-orphan", order_by="SubnetPoolPrefix.position", lazy="selectin")
+
+
+class SubnetPoolPrefix(Base):
+    __tablename__ = "subnetpool_prefixes"
+
+    subnetpool_id: Mapped[str] = mapped_column(ForeignKey("subnetpools.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cidr: Mapped[str] = mapped_column(String(64))

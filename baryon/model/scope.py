@@ -76,8 +76,9 @@ AGENT_VIEW_CONFIG = ("tunneling_ip", "tunnel_types", "bridge_mappings")
 # The change log's resource names (``baryon.service.bindings.DHCP`` / ``L3``).
 DHCP_BINDING = "network_dhcp_agent_binding"
 L3_BINDING = "router_l3_agent_binding"
-# Resources no Open vSwitch or DHCP view reads (the L3 view depends on everything anyway).
-UNSEEN = frozenset({"router", "floatingip", L3_BINDING})
+# Resources no Open vSwitch or DHCP view reads (the L3 view depends on everything anyway): a
+# subnet pool or an address scope reaches agents only through the subnets made from it.
+UNSEEN = frozenset({"router", "floatingip", L3_BINDING, "subnetpool", "address_scope"})
 
 
 def changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> frozenset[str]:

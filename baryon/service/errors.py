@@ -294,6 +294,14 @@ class SecurityGroupDefaultAlreadyExists(Conflict):
     message = "Default security group already exists."
 
 
+class NetworkMTUSubnetConflict(Conflict):
+    message = "%(msg)s"
+
+
+class SecurityGroupConflict(Conflict):
+    message = "Error %(reason)s while attempting the operation."
+
+
 class SecurityGroupRuleExists(Conflict):
     message = "Security group rule already exists. Rule id is %(rule_id)s."
 
@@ -457,3 +465,90 @@ class InvalidRoutes(InvalidInput):
 
 class RoutesExhausted(BadRequest):
     message = "Unable to complete operation for %(router_id)s. The number of routes exceeds the maximum %(quota)s."
+
+
+# ---------------------------------------------------------------- subnet pools and address scopes
+
+
+class SubnetPoolNotFound(NotFound):
+    message = "Subnet pool %(subnetpool_id)s could not be found."
+
+
+class AddressScopeNotFound(NotFound):
+    message = "Address scope %(address_scope_id)s could not be found."
+
+
+class EmptySubnetPoolPrefixList(BadRequest):
+    message = "Empty subnet pool prefix list."
+
+
+class PrefixVersionMismatch(BadRequest):
+    message = "Cannot mix IPv4 and IPv6 prefixes in a subnet pool."
+
+
+class IllegalSubnetPoolPrefixBounds(BadRequest):
+    message = "Illegal prefix bounds: %(prefix_type)s=%(prefixlen)s, %(base_prefix_type)s=%(base_prefixlen)s."
+
+
+class IllegalSubnetPoolPrefixUpdate(BadRequest):
+    message = "Illegal update to prefixes: %(msg)s."
+
+
+class IllegalSubnetPoolUpdate(BadRequest):
+    message = "Illegal subnetpool update : %(reason)s."
+
+
+class IllegalSubnetPoolAssociationToAddressScope(BadRequest):
+    message = ("Illegal subnetpool association: subnetpool %(subnetpool_id)s cannot be associated with address "
+               "scope %(address_scope_id)s.")
+
+
+class IllegalSubnetPoolIpVersionAssociationToAddressScope(BadRequest):
+    message = ("Illegal subnetpool association: subnetpool %(subnetpool_id)s cannot associate with address scope "
+               "%(address_scope_id)s because subnetpool ip_version is not %(ip_version)s.")
+
+
+class AddressScopePrefixConflict(Conflict):
+    message = "Failed to associate address scope: subnetpools within an address scope must have unique prefixes."
+
+
+class NetworkAddressScopeAffinityError(BadRequest):
+    message = ("Subnets of the same address family hosted on the same network must all participate in the "
+               "same address scope.")
+
+
+class NetworkSubnetPoolAffinityError(BadRequest):
+    message = "Subnets hosted on the same network must be allocated from the same subnet pool."
+
+
+class MinPrefixSubnetAllocationError(BadRequest):
+    message = ("Unable to allocate subnet with prefix length %(prefixlen)s, minimum allowed prefix is "
+               "%(min_prefixlen)s.")
+
+
+class MaxPrefixSubnetAllocationError(BadRequest):
+    message = ("Unable to allocate subnet with prefix length %(prefixlen)s, maximum allowed prefix is "
+               "%(max_prefixlen)s.")
+
+
+class SubnetAllocationError(Conflict):
+    """NOTE: a NeutronException in Neutron (a 500); a request the pool cannot satisfy is a 409 here."""
+
+    message = "Failed to allocate subnet: %(reason)s."
+
+
+class SubnetPoolQuotaExceeded(OverQuota):
+    message = "Per-tenant subnet pool prefix quota exceeded."
+
+
+class SubnetPoolDeleteError(BadRequest):
+    message = "Unable to delete subnet pool: %(reason)s."
+
+
+class AddressScopeInUse(Conflict):
+    message = ("Unable to complete operation on address scope %(address_scope_id)s. There are one or more "
+               "subnet pools in use on the address scope.")
+
+
+class AddressScopeUpdateError(BadRequest):
+    message = "Unable to update address scope %(address_scope_id)s : %(reason)s."

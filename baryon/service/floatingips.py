@@ -260,7 +260,10 @@ class FloatingIPs:
             before = self.render(session, [row])[0]
             if "description" in attrs:
                 row.description = attrs["description"]
-            self._associate(session, ctx, row, attrs)
+            # NOTE: as Neutron: an empty body (``{"floatingip": {}}``) disassociates, as it did when
+            # the association was a floating IP's only updatable attribute; one that only changes
+            # other attributes (the description) keeps the association.
+            self._associate(session, ctx, row, attrs if attrs else {"port_id": None})
             return record_update(session, "floatingip", row, before, lambda r: self.render(session, [r])[0])
 
         return self.env.write(work)

@@ -17,7 +17,17 @@ from baryon.service.base import Env, bump, new_id, check_revision, require_write
 from baryon.service.context import Context
 
 AUTO_DELETE_OWNERS = ("network:dhcp",)
-MIN_MTU = 68
+# The smallest MTU an IPv4 (RFC 791) or IPv6 (RFC 8200) subnet can run on.
+MIN_MTU = {4: 68, 6: 1280}
+
+
+def check_mtu(network: m.Network, ip_version: int) -> None:
+    """As Neutron: a network whose MTU is below what an IP version needs can't have (or keep) a subnet
+    of that version: 409. (An MTU of 0 is one not known: not checked.)"""
+    if 0 < network.mtu < MIN_MTU[ip_version]:
+        raise errors.NetworkMTUSubnetConflict(
+            msg=f"The MTU {network.mtu} of network {network.id} is below the minimum of {MIN_MTU[ip_version]} "
+                f"for IPv{ip_version} subnets")
 
 LISTING = query.Listing(
     model=m.Network,
@@ -78,8 +88,9 @@ class Networks:
     def render(self, session: Session, rows: list[m.Network]) -> list[dict]:
         ids = [r.id for r in rows]
         subnet_ids, tag_map = render.subnet_ids_of(session, ids), render.tags_of(session, ids)
-        return [render.network(r, subnet_ids.get(r.id, []), tag_map.get(r.id, []), self.env.port_security)
-                for r in rows]
+        scopes = render.address_scopes_of(session, ids)
+        return [render.network(r, subnet_ids.get(r.id, []), tag_map.get(r.id, []), self.env.port_security,
+                               scopes.get(r.id)) for r in rows]
 
     # ---------------------------------------------------------------- create
 
@@ -134,8 +145,6 @@ class Networks:
             return maximum
         if maximum and requested > maximum:
             raise errors.InvalidInput(error_message=f"Requested MTU is too big, maximum is {maximum}")
-        if requested < MIN_MTU:
-            raise errors.InvalidInput(error_message=f"Requested MTU is too small, minimum is {MIN_MTU}")
         return requested
 
     # ---------------------------------------------------------------- read
@@ -177,6 +186,9 @@ class Networks:
                 segment = row.segments[0]
                 row.mtu = self._mtu(ml2.Segment(segment.network_type, segment.physical_network,
                                                 segment.segmentation_id), attrs["mtu"])
+                for version in sorted(set(session.execute(
+                        select(m.Subnet.ip_version).where(m.Subnet.network_id == row.id)).scalars())):
+                    check_mtu(row, version)
                 changed = True
             if changed:
                 bump(row)

@@ -118,6 +118,21 @@ def random_mac(base_mac: str, rng) -> str:  # noqa: ANN001
     return ":".join(f"{o:02x}" for o in octets)
 
 
+# Attributes that Neutron's default policy lets only an admin or the network's owner set on a port
+# (``create_port:<attr>``/``update_port:<attr>``: ADMIN_OR_NET_OWNER): not a member on another
+# project's shared network. Any value given counts, as Neutron's ``_is_attribute_explicitly_set``.
+NET_OWNER_ATTRS = ("mac_address", "port_security_enabled", "allowed_address_pairs")
+
+
+def _check_owner_attrs(ctx: Context, network_owner: str | None, action: str, attrs: dict) -> None:
+    if ctx.is_admin or network_owner == ctx.project_id:
+        return
+    named = [a for a in NET_OWNER_ATTRS if a in attrs]
+    if named:
+        raise errors.PolicyNotAuthorized(rule=f"(rule:{action} and " + " and ".join(
+            f"rule:{action}:{a}" for a in named) + ")")
+
+
 class Ports:
     def __init__(self, env: Env):
         self.env = env
@@ -160,8 +175,7 @@ class Ports:
         network = load_visible_network(session, ctx, attrs["network_id"])
         if not (ctx.is_admin or network.project_id == ctx.project_id or network.shared):
             raise errors.NetworkNotFound(net_id=network.id)
-        if "mac_address" in attrs and not (ctx.is_admin or network.project_id == ctx.project_id):
-            raise errors.PolicyNotAuthorized(rule="(rule:create_port and rule:create_port:mac_address)")
+        _check_owner_attrs(ctx, network.project_id, "create_port", attrs)
         row = m.Port()
         stamp_new(row, ctx.project_id, attrs)
         row.network_id = network.id
@@ -260,9 +274,12 @@ class Ports:
                     raise errors.SubnetNotFound(subnet_id=sid)
             wanted = [self._target(network.id, by_id, subnets, item, row) for item in requested]
         seen: set[tuple[str, str]] = set()
+        # NOTE: what this request names or has already picked is not in the database yet (no
+        # autoflush): a picked address avoids it, so two entries on one subnet get two addresses.
+        named = {(c[0].id, str(ipaddress.ip_address(a))) for c, a in wanted if a is not None}
         for position, (candidates, address) in enumerate(wanted):
             if address is None:
-                subnet, address = self._pick(session, candidates, row, network.id)
+                subnet, address = self._pick(session, candidates, row, network.id, named | seen)
             else:
                 subnet, address = candidates[0], str(ipaddress.ip_address(address))
                 if (subnet.id, address) not in keep:
@@ -333,11 +350,11 @@ class Ports:
         if session.get(m.IPAllocation, (subnet.id, address)) is not None:
             raise errors.IpAddressAlreadyAllocated(ip=address, subnet_id=subnet.id)
 
-    def _pick(self, session: Session, candidates: list[m.Subnet], row: m.Port,
-              network_id: str) -> tuple[m.Subnet, str]:
-        """A free address from the first candidate subnet that has one. A large pool is probed
-        with a few random addresses first (one small query, whatever the number of ports);
-        a small or nearly full one is read whole."""
+    def _pick(self, session: Session, candidates: list[m.Subnet], row: m.Port, network_id: str,
+              exclude: set[tuple[str, str]] = frozenset()) -> tuple[m.Subnet, str]:  # type: ignore[assignment]
+        """A free address from the first candidate subnet that has one, not one of the (subnet_id, ip)
+        pairs of ``exclude``. A large pool is probed with a few random addresses first (one small
+        query, whatever the number of ports); a small or nearly full one is read whole."""
         prefer_first = row.device_owner == "network:dhcp"
         for subnet in candidates:
             pools = pools_of(subnet)
@@ -347,10 +364,10 @@ class Ports:
                 texts = {str(ipam.to_address(a, subnet.ip_version)): a for a in probe}
                 taken_texts = set(session.execute(select(m.IPAllocation.ip_address).where(
                     m.IPAllocation.subnet_id == subnet.id, m.IPAllocation.ip_address.in_(texts))).scalars())
-                free = [text for text in texts if text not in taken_texts]
+                free = [text for text in texts if text not in taken_texts and (subnet.id, text) not in exclude]
                 if free:
                     return subnet, self.env.rng.choice(free)
-            address = self._free(session, subnet, prefer_first)
+            address = self._free(session, subnet, prefer_first, {ip for sid, ip in exclude if sid == subnet.id})
             if address is not None:
                 return subnet, address
         raise errors.IpAddressGenerationFailure(net_id=network_id)
@@ -359,10 +376,12 @@ class Ports:
         """The address a DHCP port takes on ``subnet``: its pools' lowest free one (None: full)."""
         return self._free(session, subnet, prefer_first=True)
 
-    def _free(self, session: Session, subnet: m.Subnet, prefer_first: bool) -> str | None:
-        """A free address of ``subnet``'s pools, read whole (the gateway is never free)."""
+    def _free(self, session: Session, subnet: m.Subnet, prefer_first: bool,
+              exclude: set[str] = frozenset()) -> str | None:  # type: ignore[assignment]
+        """A free address of ``subnet``'s pools, read whole (the gateway and ``exclude`` are never free)."""
         taken = {int(ipaddress.ip_address(a)) for a in session.execute(
             select(m.IPAllocation.ip_address).where(m.IPAllocation.subnet_id == subnet.id)).scalars()}
+        taken.update(int(ipaddress.ip_address(a)) for a in exclude)
         if subnet.gateway_ip:
             taken.add(int(ipaddress.ip_address(subnet.gateway_ip)))
         choice = ipam.choose(pools_of(subnet), taken, prefer_first=prefer_first, rng=self.env.rng)
@@ -460,6 +479,9 @@ class Ports:
                 self._bind(session, row, attrs["binding:host_id"] or "")
             if "mac_address" in attrs and not ctx.is_admin:
                 raise errors.PolicyNotAuthorized(rule="(rule:update_port and rule:update_port:mac_address)")
+            if not ctx.is_admin and any(a in attrs for a in NET_OWNER_ATTRS):
+                owner = session.execute(select(m.Network.project_id).where(m.Network.id == row.network_id)).scalar()
+                _check_owner_attrs(ctx, owner, "update_port", attrs)
             if "mac_address" in attrs and attrs["mac_address"] != row.mac_address:
                 if row.binding_vif_type not in ("unbound", "binding_failed"):
                     raise errors.PortBound(port_id=row.id)
@@ -493,12 +515,18 @@ class Ports:
         network = session.get(m.Network, row.network_id)
         assert network is not None
         keep = {(a.subnet_id, a.ip_address) for a in row.fixed_ips}
-        # An entry naming only a subnet the port already has an address on keeps that address.
+        # As Neutron (``_get_changed_ips_for_port``): an entry naming only a subnet keeps one of the
+        # port's addresses there that no entry names explicitly; once none is left, it gets a new one.
+        named = {str(ipaddress.ip_address(i["ip_address"])) for i in requested if i.get("ip_address") is not None}
+        held: dict[str, list[str]] = {}
+        for a in row.fixed_ips:
+            if a.ip_address not in named:
+                held.setdefault(a.subnet_id, []).append(a.ip_address)
         resolved = []
-        held = {a.subnet_id: a.ip_address for a in row.fixed_ips}
         for item in requested:
-            if item.get("ip_address") is None and item.get("subnet_id") in held:
-                resolved.append({"subnet_id": item["subnet_id"], "ip_address": held.pop(item["subnet_id"])})
+            spare = held.get(item.get("subnet_id")) if item.get("ip_address") is None else None
+            if spare:
+                resolved.append({"subnet_id": item["subnet_id"], "ip_address": spare.pop(0)})
             else:
                 resolved.append(item)
         row.fixed_ips.clear()

@@ -34,6 +34,7 @@ COUNTED: dict[str, type] = {
     "floatingip": m.FloatingIP,
     "security_group": m.SecurityGroup,
     "security_group_rule": m.SecurityGroupRule,
+    "subnetpool": m.SubnetPool,  # as Neutron: counted, no option of its own (default_quota, -1)
 }
 
 

@@ -170,7 +170,27 @@ def _standard(row: object, tags: list[str]) -> dict:
     }
 
 
-def network(row: m.Network, subnet_ids: list[str], tags: list[str], port_security: bool) -> dict:
+def address_scopes_of(session: Session, network_ids: Iterable[str]) -> dict[str, dict[int, str]]:
+    """Network id -> {ip_version: address scope id}: the address-scope extension's
+    ``ipv4_address_scope`` / ``ipv6_address_scope``, as Neutron computes them: the scope of the
+    pools the network's subnets of that version come from, when they all come from pools of that
+    one scope (a subnet outside any scoped pool, or two scopes: none)."""
+    ids = list(network_ids)
+    seen: dict[str, dict[int, set[str | None]]] = defaultdict(lambda: defaultdict(set))
+    for start in range(0, len(ids), CHUNK):
+        rows = session.execute(
+            select(m.Subnet.network_id, m.Subnet.ip_version, m.SubnetPool.address_scope_id)
+            .outerjoin(m.SubnetPool, m.SubnetPool.id == m.Subnet.subnetpool_id)
+            .where(m.Subnet.network_id.in_(ids[start:start + CHUNK])))
+        for nid, version, scope_id in rows:
+            seen[nid][version].add(scope_id)
+    return {nid: {v: next(iter(scopes)) for v, scopes in versions.items()
+                  if len(scopes) == 1 and None not in scopes}
+            for nid, versions in seen.items()}
+
+
+def network(row: m.Network, subnet_ids: list[str], tags: list[str], port_security: bool,
+            scopes: dict[int, str] | None = None) -> dict:
     segment = row.segments[0] if row.segments else None
     body = _standard(row, tags)
     body.update({
@@ -178,7 +198,8 @@ def network(row: m.Network, subnet_ids: list[str], tags: list[str], port_securit
         "subnets": subnet_ids, "mtu": row.mtu, "router:external": row.router_external,
         "is_default": row.is_default,
         "availability_zone_hints": [z for z in row.availability_zone_hints.split(",") if z],
-        "availability_zones": [], "ipv4_address_scope": None, "ipv6_address_scope": None,
+        "availability_zones": [],
+        "ipv4_address_scope": (scopes or {}).get(4), "ipv6_address_scope": (scopes or {}).get(6),
         "l2_adjacency": True,
         "provider:network_type": segment.network_type if segment else None,
         "provider:physical_network": segment.physical_network if segment else None,

@@ -148,14 +148,19 @@ def ensure_default_exists(env: Env, project_id: str) -> None:
 
 
 def check_usable(session: Session, ctx: Context, project_id: str, group_ids: list[str]) -> None:
-    """Every group must exist and belong to the port's project (admins may use any group)."""
+    """Every group must exist and belong to the port's project (admins may use any group); as in
+    Neutron, a port's groups are all stateful or all stateless (409 SecurityGroupConflict)."""
     if not group_ids:
         return
-    found = dict(session.execute(
-        select(m.SecurityGroup.id, m.SecurityGroup.project_id).where(m.SecurityGroup.id.in_(group_ids))).all())
+    rows = session.execute(select(m.SecurityGroup.id, m.SecurityGroup.project_id, m.SecurityGroup.stateful)
+                           .where(m.SecurityGroup.id.in_(group_ids))).all()
+    found = {gid: project for gid, project, _ in rows}
     missing = [gid for gid in group_ids if gid not in found or (not ctx.is_admin and found[gid] != project_id)]
     if missing:
         raise errors.SecurityGroupNotFound(id=", ".join(missing))
+    if len({stateful for _, _, stateful in rows}) > 1:
+        raise errors.SecurityGroupConflict(reason="Cannot apply both stateful and stateless security groups on "
+                                                  "the same port at the same time")
 
 
 def group_visible_clause(ctx: Context) -> ColumnElement[bool] | None:

@@ -10,6 +10,7 @@ from baryon.db.engine import Database
 from baryon.service import (
     dhcpview, floatingips, hostview, l3view, networks, ports, quotas, routers, securitygroups, subnets,
 )
+from baryon.service import addressscopes, subnetpools
 from baryon.service.agents import Agents, HookChain
 from baryon.service.agentschedulers import AgentSchedulers
 from baryon.service.base import Env
@@ -38,6 +39,8 @@ class Services:
     floatingips: floatingips.FloatingIPs
     hostviews: HostViews
     status_reports: StatusReports
+    subnetpools: subnetpools.SubnetPools
+    address_scopes: addressscopes.AddressScopes
 
     @classmethod
     def create(cls, settings: Settings, db: Database) -> "Services":
@@ -46,6 +49,7 @@ class Services:
         groups = securitygroups.SecurityGroups(env)
         l3 = L3Scheduler(env)
         rtrs, fips = routers.Routers(env, l3), floatingips.FloatingIPs(env)
+        pools = subnetpools.SubnetPools(env)
         targets = {
             "networks": TagTarget(networks.load_owned, lambda s, row: nets.render(s, [row])[0]),
             "subnets": TagTarget(subnets.load_owned, lambda s, row: subs.render(s, [row])[0]),
@@ -53,6 +57,7 @@ class Services:
             "security_groups": TagTarget(securitygroups.load_visible, lambda s, row: groups.render(s, [row])[0]),
             "routers": TagTarget(routers.load_visible, lambda s, row: rtrs.render(s, [row])[0]),
             "floatingips": TagTarget(floatingips.load_visible, lambda s, row: fips.render(s, [row])[0]),
+            "subnetpools": TagTarget(subnetpools.load_owned, lambda s, row: pools.render(s, [row])[0]),
         }
         dhcp = DhcpScheduler(env)
         agents = Agents(env, hooks=HookChain(dhcp, l3))
@@ -65,4 +70,5 @@ class Services:
                    security_groups=groups,
                    security_group_rules=securitygroups.SecurityGroupRules(env, groups),
                    quotas=quotas.Quotas(env), routers=rtrs, floatingips=fips,
-                   hostviews=views, status_reports=StatusReports(env, prts))
+                   hostviews=views, status_reports=StatusReports(env, prts),
+                   subnetpools=pools, address_scopes=addressscopes.AddressScopes(env))

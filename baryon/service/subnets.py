@@ -3,10 +3,12 @@
 The pure rules live in ``ipam``; this module adds those that need the database: the network
 must be the caller's, CIDRs may not overlap within a network (nor across networks when
 ``allow_overlapping_ips`` is off), and a subnet with addresses held by ports other than the
-network's DHCP port cannot be deleted. Adding a subnet changes the network's ``subnets``, so the
-network's revision is bumped and logged too. A DHCP subnet created or deleted, or DHCP turned on or
-off, schedules or unschedules the network's DHCP agents and re-addresses their DHCP ports
-(``dhcpscheduler.settle``), in the same transaction.
+network's DHCP port cannot be deleted (an auto-address IPv6 subnet: only a router interface's
+address keeps it; the other ports lose theirs, as in Neutron). Adding a subnet changes the
+network's ``subnets``, so the network's revision is bumped and logged too. A DHCP subnet created
+or deleted, or DHCP turned on or off, schedules or unschedules the network's DHCP agents and
+re-addresses their DHCP ports (``dhcpscheduler.settle``), in the same transaction. A subnet
+without a CIDR is allocated one from a subnet pool (``subnetpools``), in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
-from baryon.service import errors, feed, ipam, query, quotas, render, tags
+from baryon.service import errors, feed, ipam, query, quotas, render, subnetpools, tags
 from baryon.service.base import Env, bump, check_revision, require_write, stamp_new
 from baryon.service.context import Context
-from baryon.service.networks import AUTO_DELETE_OWNERS, Networks
+from baryon.service.networks import AUTO_DELETE_OWNERS, Networks, check_mtu
 
 LISTING = query.Listing(
     model=m.Subnet,
@@ -36,6 +38,7 @@ LISTING = query.Listing(
     special={
         "dns_nameservers": lambda v: m.Subnet.id.in_(
             select(m.DnsNameserver.subnet_id).where(m.DnsNameserver.address.in_(v))),
+        "shared": lambda v: m.Subnet.network_id.in_(select(m.Network.id).where(m.Network.shared.in_(v))),
     },
     sortable=frozenset({"id", "name", "description", "project_id", "tenant_id", "network_id", "ip_version",
                         "cidr", "gateway_ip", "enable_dhcp", "revision_number", "created_at", "updated_at"}),
@@ -163,11 +166,9 @@ class Subnets:
 
     def _create_one(self, session: Session, ctx: Context, attrs: dict) -> m.Subnet:
         network = load_owned_or_forbidden(session, ctx, attrs["network_id"], "subnet")
-        if attrs.get("subnetpool_id") is not None or "cidr" not in attrs:
-            raise errors.BadRequest(resource="subnets", msg="a subnetpool must be specified in the absence of a cidr")
-        net = ipam.parse_cidr(attrs["cidr"])
+        check_mtu(network, attrs["ip_version"])
+        net, pool = self._cidr(session, ctx, network.id, attrs)
         version = attrs["ip_version"]
-        ipam.validate_version("cidr", net, version)
         ra_mode, address_mode = attrs.get("ipv6_ra_mode"), attrs.get("ipv6_address_mode")
         ipam.validate_dhcp(net, attrs.get("enable_dhcp", True), ra_mode, address_mode)
         if version == 4 and (ra_mode or address_mode):
@@ -189,6 +190,7 @@ class Subnets:
         row.gateway_ip = str(gateway) if gateway is not None else None
         row.enable_dhcp = attrs.get("enable_dhcp", True)
         row.ipv6_ra_mode, row.ipv6_address_mode = ra_mode, address_mode
+        row.subnetpool_id = pool.id if pool is not None else None
         row.allocation_pools = [m.AllocationPool(position=i, first_ip=str(a), last_ip=str(b))
                                 for i, (a, b) in enumerate(pools)]
         row.dns_nameservers = [m.DnsNameserver(position=i, address=a)
@@ -198,6 +200,35 @@ class Subnets:
         session.add(row)
         tags.set_initial(session, "subnets", row.id, attrs.get("tags", []))
         return row
+
+    @staticmethod
+    def _cidr(session: Session, ctx: Context, network_id: str,
+              attrs: dict) -> tuple[ipam.IPNetwork, m.SubnetPool | None]:
+        """The new subnet's CIDR: the one given, or one allocated from the subnet pool it names or
+        the default pool it asks for (``subnetpools.allocate``, the pool locked), with Neutron's
+        rules and messages; and the pool, if any."""
+        if "cidr" in attrs and "prefixlen" in attrs:
+            raise errors.BadRequest(resource="subnets", msg="cidr and prefixlen must not be supplied together")
+        version = attrs["ip_version"]
+        net = ipam.parse_cidr(attrs["cidr"]) if "cidr" in attrs else None
+        if net is not None:
+            ipam.validate_version("cidr", net, version)
+        pool = subnetpools.pool_for(session, ctx, attrs)
+        if pool is None:
+            if net is None:
+                raise errors.BadRequest(resource="subnets",
+                                        msg="a subnetpool must be specified in the absence of a cidr")
+            subnetpools.check_network_affinity(session, network_id, version, None)
+            return net, None
+        if net is None and attrs.get("allocation_pools") is not None:
+            raise errors.BadRequest(resource="subnets",
+                                    msg="allocation_pools allowed only for specific subnet requests.")
+        if version != pool.ip_version:
+            raise errors.BadRequest(resource="subnets",
+                                    msg=f"Cannot allocate IPv{version} subnet from IPv{pool.ip_version} subnet pool")
+        subnetpools.check_network_affinity(session, network_id, version, pool)
+        project_id = attrs.get("project_id") or ctx.project_id
+        return subnetpools.allocate(session, pool, project_id, net, attrs.get("prefixlen")), pool
 
     @staticmethod
     def _gateway(net: ipam.IPNetwork, attrs: dict) -> ipam.IPAddress | None:
@@ -301,12 +332,16 @@ class Subnets:
             check_revision(row, if_match)
             holders = session.execute(select(m.Port).join(m.IPAllocation).where(
                 m.IPAllocation.subnet_id == row.id)).scalars().all()
-            if any(p.device_owner not in AUTO_DELETE_OWNERS for p in holders):
+            # NOTE: as Neutron, the addresses of an auto-address (SLAAC, DHCPv6-stateless) subnet
+            # are taken back from the ports that hold them; only a router interface keeps it in use.
+            auto = ipam.is_auto_address_subnet(row.ip_version, row.ipv6_address_mode, row.ipv6_ra_mode)
+            if any(p.device_owner in ROUTER_INTERFACE_OWNERS if auto else p.device_owner not in AUTO_DELETE_OWNERS
+                   for p in holders):
                 raise errors.SubnetInUse(subnet_id=row.id)
             from baryon.service.ports import Ports  # NOTE: here, as ports imports this module
 
             ports = Ports(self.env)
-            for port in holders:  # the network's own DHCP port just loses its address here
+            for port in holders:  # the network's own DHCP port (or any, on auto-address) just loses it here
                 session.execute(delete(m.IPAllocation).where(
                     m.IPAllocation.port_id == port.id, m.IPAllocation.subnet_id == row.id))
                 session.expire(port, ["fixed_ips"])
@@ -325,6 +360,11 @@ class Subnets:
                     _scheduler(self.env).settle(session, network.id)
 
         self.env.write(work)
+
+
+# Neutron's ``ROUTER_INTERFACE_OWNERS``: an auto-address subnet they hold stays in use.
+ROUTER_INTERFACE_OWNERS = ("network:router_interface", "network:ha_router_replicated_interface",
+                           "network:router_interface_distributed")
 
 
 def _scheduler(env: Env):  # noqa: ANN202

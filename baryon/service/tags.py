@@ -20,7 +20,7 @@ from baryon.service.base import Env, bump, require_write
 from baryon.service.context import Context
 
 SINGULAR = {"networks": "network", "subnets": "subnet", "ports": "port", "security_groups": "security_group",
-            "routers": "router", "floatingips": "floatingip"}
+            "routers": "router", "floatingips": "floatingip", "subnetpools": "subnetpool"}
 
 
 def set_initial(session: Session, resource: str, resource_id: str, tags: list[str]) -> None:

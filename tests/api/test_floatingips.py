@@ -204,6 +204,22 @@ def test_association_derives_the_router(baryon: BaryonServer, project: str, admi
                                 f"Floating IP.")
 
 
+def test_an_empty_update_disassociates_and_a_description_update_does_not(member: httpx.Client, topology: Topology):
+    """As Neutron (tempest's test_blank_update_clears_association): ``{"floatingip": {}}`` clears the
+    association, which once was a floating IP's only updatable attribute."""
+    port = create(member, "port", network_id=topology.net["id"])
+    fip = create(member, "floatingip", floating_network_id=topology.ext["id"], port_id=port["id"])
+    described = update(member, "floatingip", fip["id"], description="kept")
+    assert (described["port_id"], described["description"]) == (port["id"], "kept")
+    cleared = update(member, "floatingip", fip["id"])
+    assert (cleared["port_id"], cleared["fixed_ip_address"], cleared["router_id"], cleared["description"]) == (
+        None, None, None, "kept")
+    # The fixed address is free for another floating IP.
+    other = create(member, "floatingip", floating_network_id=topology.ext["id"], port_id=port["id"])
+    assert other["fixed_ip_address"] == port["fixed_ips"][0]["ip_address"]
+    update(member, "floatingip", other["id"], port_id=None)
+
+
 def test_association_is_refused_as_neutron_refuses_it(admin: httpx.Client, member: httpx.Client,
                                                       topology: Topology):
     fip = create(member, "floatingip", floating_network_id=topology.ext["id"])

@@ -29,7 +29,7 @@ from schemathesis import GenerationMode
 
 from tests.support.server import BaryonServer
 
-EXAMPLES = 3  # cases per operation and kind: 586 cases, 30-70 s on 2 loaded cores
+EXAMPLES = 3  # cases per operation and kind: 682 cases, 30-70 s on 2 loaded cores
 COLLECTIONS = ("networks", "subnets", "ports", "routers", "security-groups", "security-group-rules", "floatingips")
 QUOTAS = "[quotas]\n" + "".join(f"quota_{r} = -1\n" for r in (
     "network", "subnet", "port", "router", "floatingip", "security_group", "security_group_rule"))

@@ -24,7 +24,7 @@ from tests.api.helpers import fault, http, sdk
 from tests.support.server import BaryonServer
 
 NEUTRON_DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "router": 10, "floatingip": 50,
-                    "security_group": 10, "security_group_rule": 100}
+                    "security_group": 10, "security_group_rule": 100, "subnetpool": -1}
 UNLIMITED = dict.fromkeys(NEUTRON_DEFAULTS, -1)
 
 
@@ -115,7 +115,7 @@ def test_own_project(member: httpx.Client, project: str):
 @pytest.mark.parametrize(("body", "message"), [
     ({"network": -2}, "Invalid input for network. Reason: '-2' is too small - must be at least '-1'."),
     ({"port": 2**31}, f"Invalid input for port. Reason: '{2**31}' is too large - must be no more than '{2**31 - 1}'."),
-    ({"subnetpool": 3}, "Unrecognized attribute(s) 'subnetpool'"),
+    ({"address_scope": 3}, "Unrecognized attribute(s) 'address_scope'"),
     ({"floatingips": 3}, "Unrecognized attribute(s) 'floatingips'"),
 ])
 def test_invalid_limits(admin: httpx.Client, project: str, body: dict, message: str):

@@ -481,8 +481,12 @@ def test_groups_and_rules_through_the_cli(baryon: BaryonServer):
 def test_ports_take_explicit_groups_and_null_clears_them(member: httpx.Client):
     group, other = create_group(member), create_group(member)
     network = member.post("/networks", json={"network": {"name": "n"}}).json()["network"]
+    # As Neutron (``type:uuid_list``): a group listed twice is refused.
+    fault(member.post("/ports", json={"port": {"network_id": network["id"],
+                                               "security_groups": [group["id"], other["id"], group["id"]]}}),
+          400, "HTTPBadRequest")
     response = member.post("/ports", json={"port": {"network_id": network["id"],
-                                                    "security_groups": [group["id"], other["id"], group["id"]]}})
+                                                    "security_groups": [group["id"], other["id"]]}})
     port = response.json()["port"]
     assert sorted(port["security_groups"]) == sorted([group["id"], other["id"]])
     default = member.post("/ports", json={"port": {"network_id": network["id"], "security_groups": None}})

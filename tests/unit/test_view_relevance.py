@@ -197,6 +197,9 @@ def test_scope_rules_on_bodies() -> None:
     assert scope.touches("agent", "update", agent, {**agent, "configurations": {
         "tunneling_ip": "10.0.0.2", "devices": 3}}) == {("agents",)}
     assert scope.touches("floatingip", "create", None, {"id": "f"}) == frozenset()
+    assert scope.touches("subnetpool", "update", {"id": "s", "prefixes": ["10.0.0.0/8"]},
+                         {"id": "s", "prefixes": ["10.0.0.0/8", "172.16.0.0/12"]}) == frozenset()
+    assert scope.touches("address_scope", "create", None, {"id": "a"}) == frozenset()
     assert scope.union([frozenset({("a",)}), frozenset({("b",)})]) == {("a",), ("b",)}
     assert scope.union([frozenset({("a",)}), ALL]) is ALL
     assert scope.concerns(frozenset(), ALL) and not scope.concerns(frozenset(), frozenset({("a",)}))

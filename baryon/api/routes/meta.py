@@ -62,6 +62,18 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "extraroute-atomic": ("Atomically add/remove extra routes",
                           "Edit extra routes of a router on server side by atomically adding/removing extra routes"),
     "fip-port-details": ("Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"),
+    "floatingip-pools": ("Floating IP Pools Extension", "Provides a floating IP pools API."),
+    "subnet_allocation": ("Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
+    "default-subnetpools": ("Default Subnetpools", "Provides ability to mark and use a subnetpool as the default."),
+    "subnetpool-prefix-ops": ("Subnet Pool Prefix Operations", "Provides support for adjusting the prefix list "
+                              "of subnet pools"),
+    "address-scope": ("Address scope", "Address scopes extension."),
+    "network-ip-availability": ("Network IP Availability",
+                                "Provides IP availability data for each network and subnet."),
+    "network-ip-availability-details": ("Network IP Availability Details Extension",
+                                        "Add ip_availability_details attribute to network-ip-availabilities resource."),
+    "tag-ports-during-bulk-creation": ("Tag Ports During Bulk Creation", "Allow to tag ports during bulk creation"),
+    "port-mac-address-regenerate": ("Neutron Port MAC address regenerate", "Network port MAC address regenerate"),
 }
 
 

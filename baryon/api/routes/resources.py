@@ -54,17 +54,19 @@ class Collection:
 
 def _links(request: Request, collection: str, items: list[dict], limit: int | None, page_reverse: bool) -> list[dict]:
     """Neutron's pagination links: ``next`` unless a forward page came back short, ``previous``
-    unless a backward page did."""
-    if not limit or not items:
+    unless a backward page did. An empty page has them too, without a marker (as Neutron's
+    ``api_common``): its ``previous`` link walks back from the end of the collection."""
+    if not limit:
         return []
     base = str(request.url.replace(query="")).rstrip("/")
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "page_reverse")]
+    first = [("marker", items[0]["id"])] if items else []
+    last = [("marker", items[-1]["id"])] if items else []
     links = []
     if not (len(items) < limit and not page_reverse):
-        links.append({"rel": "next", "href": f"{base}?{urlencode(params + [('marker', items[-1]['id'])])}"})
+        links.append({"rel": "next", "href": f"{base}?{urlencode(params + last)}"})
     if not (len(items) < limit and page_reverse):
-        links.append({"rel": "previous", "href": base + "?" + urlencode(
-            params + [("marker", items[0]["id"]), ("page_reverse", "True")])})
+        links.append({"rel": "previous", "href": f"{base}?{urlencode(params + first + [('page_reverse', 'True')])}"})
     return links
 
 

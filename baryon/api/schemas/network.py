@@ -10,7 +10,8 @@ ATTRS: dict[str, Attr] = {
     "status": Attr(string(16), allow_post=False, allow_put=False),
     "shared": Attr(boolean, admin_write=True),
     "subnets": Attr(list_of(string(36)), allow_post=False, allow_put=False, filter_convert=str),
-    "mtu": Attr(integer(68, 65535)),
+    # NOTE: as neutron-lib (``type:non_negative``): a small MTU is refused by the subnets it can't carry.
+    "mtu": Attr(integer(0, 65535)),
     "router:external": Attr(boolean, admin_write=True),
     "is_default": Attr(boolean, admin_write=True),
     "port_security_enabled": Attr(boolean),

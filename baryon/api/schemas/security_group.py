@@ -51,7 +51,8 @@ RULE_ATTRS: dict[str, Attr] = {
     "port_range_min": Attr(PORT, allow_put=False),
     "port_range_max": Attr(PORT, allow_put=False),
     "remote_ip_prefix": Attr(PREFIX, allow_put=False, filter_convert=str),
-    "remote_group_id": Attr(nullable(uuid_str), allow_put=False, filter_convert=uuid_filter),
+    # NOTE: as neutron-lib, no UUID check: a group that does not exist, whatever its id, is a 404.
+    "remote_group_id": Attr(nullable(string(255)), allow_put=False, filter_convert=uuid_filter),
     # NOTE: address groups are not served: the attribute is always null and can't be set.
     "remote_address_group_id": Attr(nullable(uuid_str), **_READ_ONLY, filter_convert=uuid_filter),
     "normalized_cidr": Attr(nullable(string(64)), **_READ_ONLY, filter=False),

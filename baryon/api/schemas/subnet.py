@@ -1,8 +1,8 @@
 """Subnet attributes (neutron-lib's subnet definition)."""
 
 from baryon.api.schemas.types import (
-    STANDARD, Attr, boolean, cidr, cidr_filter, dict_items, integer, ip_address, ip_or_cidr, list_of, nullable,
-    one_of, uuid_filter, uuid_str,
+    STANDARD, Attr, boolean, cidr, cidr_filter, dict_items, int_one_of, integer, ip_address, ip_or_cidr, list_of,
+    nullable, one_of, uuid_filter, uuid_str,
 )
 
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
@@ -10,7 +10,7 @@ IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 ATTRS: dict[str, Attr] = {
     **STANDARD,
     "network_id": Attr(uuid_str, allow_put=False, required=True, filter_convert=uuid_filter),
-    "ip_version": Attr(one_of(4, 6), allow_put=False, required=True, filter_convert=integer()),
+    "ip_version": Attr(int_one_of(4, 6), allow_put=False, required=True, filter_convert=integer()),
     "cidr": Attr(cidr, allow_put=False, filter_convert=cidr_filter),
     "gateway_ip": Attr(nullable(ip_address), filter_convert=str),
     "allocation_pools": Attr(list_of(dict_items({"start": ip_address, "end": ip_address}, ("start", "end"),
@@ -22,4 +22,10 @@ ATTRS: dict[str, Attr] = {
     "ipv6_ra_mode": Attr(nullable(one_of(*IPV6_MODES)), allow_put=False),
     "ipv6_address_mode": Attr(nullable(one_of(*IPV6_MODES)), allow_put=False),
     "subnetpool_id": Attr(nullable(uuid_str), allow_put=False, filter_convert=uuid_filter),
+    # Input only (never shown), as in Neutron: the prefix length to allocate from the subnet pool
+    # (subnet_allocation), and whether to allocate from the default pool (default-subnetpools).
+    "prefixlen": Attr(integer(0, 128), allow_put=False, filter=False),
+    "use_default_subnetpool": Attr(boolean, allow_put=False, filter=False),
+    # NOTE: as in Neutron, not shown (is_visible False) but a filter: the subnet's network is shared.
+    "shared": Attr(boolean, allow_post=False, allow_put=False),
 }

@@ -189,6 +189,17 @@ def one_of(*values: Any) -> Converter:
     return described(convert, {"enum": list(values)})
 
 
+def int_one_of(*values: int) -> Converter:
+    """neutron-lib's ``convert_to_int`` then ``type:values``: the string "4" is the ip_version 4."""
+    to_int, check = integer(), one_of(*values)
+
+    def convert(data: Any) -> int:
+        return check(to_int(data))
+
+    return described(convert, {"anyOf": [{"enum": list(values)},
+                                         {"type": "string", "enum": [str(v) for v in values]}]})
+
+
 def ip_address(data: Any) -> str:
     # NOTE: "%" would let an IPv6 zone id through ("fe80::1%eth0"): a second spelling of an address.
     if not isinstance(data, str) or "%" in data:
@@ -264,6 +275,18 @@ def list_of(inner: Converter, max_items: int | None = None) -> Converter:
 
     limit = {"maxItems": max_items} if max_items is not None else {}
     return described(convert, {"type": "array", "items": schema_of(inner), **limit})
+
+
+def uuid_list(data: Any) -> list[str]:
+    """neutron-lib's ``type:uuid_list``: a list of UUIDs, each once."""
+    if not isinstance(data, list):
+        raise Invalid(f"'{data}' is not a list")
+    if len({repr(d) for d in data}) != len(data):
+        raise Invalid(f"Duplicate items in the list: '{', '.join(str(d) for d in data)}'")
+    return [uuid_str(item) for item in data]
+
+
+described(uuid_list, {"type": "array", "items": UUID_SCHEMA, "uniqueItems": True})
 
 
 def dict_items(fields: dict[str, Converter], required: tuple[str, ...], what: str) -> Converter:
