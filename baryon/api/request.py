@@ -9,7 +9,7 @@ Query strings: filters (converted per attribute), tag filters, sorting, paginati
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,27 @@ TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 
 def bad(msg: str) -> errors.HTTPBadRequest:
     return errors.HTTPBadRequest(msg=msg)
+
+
+def plain_query(items: list[tuple[str, str]], filters: Collection[str], ignored: Collection[str],
+                convert: Callable[[str, str], Any] = lambda _key, value: value,
+                ) -> tuple[dict[str, list[Any]], tuple[str, ...]]:
+    """The query of a read-only resource without sorting or paging (floating IP pools, IP
+    availability): ``(filters, fields)``, each filter's values in order (repeated keys mean "any
+    of"), ``convert(key, value)`` giving each value its type (or raising ``bad``); a key neither in
+    ``filters``, ``ignored`` nor ``fields`` is refused, as Neutron's filter validation does."""
+    found: dict[str, list[Any]] = {}
+    fields: list[str] = []
+    for key, value in items:
+        if "\x00" in key or "\x00" in value:  # PostgreSQL cannot compare with a NUL character
+            raise bad(f"{key!r}={value!r}: a query parameter may not contain a NUL character")
+        if key == "fields":
+            fields += [value] if value else []
+        elif key in filters:
+            found.setdefault(key, []).append(convert(key, value))
+        elif key not in ignored:
+            raise bad(f"{key} is invalid attribute for filtering")
+    return found, tuple(fields)
 
 
 def decode(raw: bytes) -> Any:

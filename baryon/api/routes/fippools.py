@@ -11,8 +11,6 @@ translates the collection name: ``translate_name=True``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,25 +23,10 @@ from baryon.service.fippools import FILTERS, FloatingIPPools
 IGNORED = frozenset({"limit", "marker", "page_reverse", "sort_key", "sort_dir", "project_id", "tenant_id"})
 
 
-def _query(items: list[tuple[str, str]]) -> tuple[dict[str, list[Any]], tuple[str, ...]]:
-    filters: dict[str, list[Any]] = {}
-    fields: list[str] = []
-    for key, value in items:
-        if "\x00" in key or "\x00" in value:  # PostgreSQL cannot compare with a NUL character
-            raise req.bad(f"{key!r}={value!r}: a query parameter may not contain a NUL character")
-        if key == "fields":
-            fields += [value] if value else []
-        elif key in FILTERS:
-            filters.setdefault(key, []).append(value)
-        elif key not in IGNORED:
-            raise req.bad(f"{key} is invalid attribute for filtering")
-    return filters, tuple(fields)
-
-
 def routes(service: FloatingIPPools) -> list[Route]:
     async def index(request: Request) -> Response:
         ctx = deps.context(request)
-        filters, fields = _query(request.query_params.multi_items())
+        filters, fields = req.plain_query(request.query_params.multi_items(), FILTERS, IGNORED)
         pools = await run_in_threadpool(service.list, ctx, filters)
         if fields:
             pools = [{k: v for k, v in p.items() if k in fields} for p in pools]

@@ -35,25 +35,12 @@ def _json(body: Any) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
-def _filters(items: list[tuple[str, str]]) -> tuple[dict[str, list[Any]], tuple[str, ...]]:
-    filters: dict[str, list[Any]] = {}
-    fields: list[str] = []
-    for key, value in items:
-        if "\x00" in key or "\x00" in value:  # PostgreSQL cannot compare with a NUL character
-            raise req.bad(f"{key!r}={value!r}: a query parameter may not contain a NUL character")
-        if key == "fields":
-            fields += [value] if value else []
-        elif key in IGNORED:
-            continue
-        elif key not in FILTERS:
-            raise req.bad(f"{key} is invalid attribute for filtering")
-        elif key == "ip_version":
-            if value not in ("4", "6"):
-                raise req.bad(f"Invalid input for ip_version. Reason: '{value}' is not in [4, 6].")
-            filters.setdefault(key, []).append(int(value))
-        else:
-            filters.setdefault(key, []).append(value)
-    return filters, tuple(fields)
+def _typed(key: str, value: str) -> Any:
+    if key != "ip_version":
+        return value
+    if value not in ("4", "6"):
+        raise req.bad(f"Invalid input for ip_version. Reason: '{value}' is not in [4, 6].")
+    return int(value)
 
 
 def _only(body: dict, fields: tuple[str, ...]) -> dict:
@@ -63,7 +50,7 @@ def _only(body: dict, fields: tuple[str, ...]) -> dict:
 def routes(service: IpAvailability) -> list[Route]:
     async def index(request: Request) -> Response:
         ctx = deps.context(request)
-        filters, fields = _filters(request.query_params.multi_items())
+        filters, fields = req.plain_query(request.query_params.multi_items(), FILTERS, IGNORED, _typed)
         found = await run_in_threadpool(service.list, ctx, filters)
         return _json({"network_ip_availabilities": [_only(body, fields) for body in found]})
 
