@@ -87,8 +87,7 @@ class Networks:
 
     def render(self, session: Session, rows: list[m.Network]) -> list[dict]:
         ids = [r.id for r in rows]
-        subnet_ids, tag_map = render.subnet_ids_of(session, ids), render.tags_of(session, ids)
-        scopes = render.address_scopes_of(session, ids)
+        (subnet_ids, scopes), tag_map = render.subnets_of(session, ids), render.tags_of(session, ids)
         return [render.network(r, subnet_ids.get(r.id, []), tag_map.get(r.id, []), self.env.port_security,
                                scopes.get(r.id)) for r in rows]
 

@@ -42,18 +42,6 @@ def tags_of(session: Session, ids: Iterable[str]) -> dict[str, list[str]]:
     return result
 
 
-def subnet_ids_of(session: Session, network_ids: Iterable[str]) -> dict[str, list[str]]:
-    ids = list(network_ids)
-    result: dict[str, list[str]] = defaultdict(list)
-    for start in range(0, len(ids), CHUNK):
-        rows = session.execute(select(m.Subnet.network_id, m.Subnet.id)
-                               .where(m.Subnet.network_id.in_(ids[start:start + CHUNK]))
-                               .order_by(m.Subnet.created_at, m.Subnet.id))
-        for nid, sid in rows:
-            result[nid].append(sid)
-    return result
-
-
 def port_rows(session: Session, rows: list, port_security: bool) -> list[dict]:
     """Ports read as plain rows (a list of thousands, or the one a show reads): the same dicts as
     ``port``, without building an ORM object per port and per address (most of a large list's
@@ -170,23 +158,28 @@ def _standard(row: object, tags: list[str]) -> dict:
     }
 
 
-def address_scopes_of(session: Session, network_ids: Iterable[str]) -> dict[str, dict[int, str]]:
-    """Network id -> {ip_version: address scope id}: the address-scope extension's
-    ``ipv4_address_scope`` / ``ipv6_address_scope``, as Neutron computes them: the scope of the
-    pools the network's subnets of that version come from, when they all come from pools of that
-    one scope (a subnet outside any scoped pool, or two scopes: none)."""
+def subnets_of(session: Session, network_ids: Iterable[str]) -> tuple[dict[str, list[str]],
+                                                                   dict[str, dict[int, str]]]:
+    """For networks, in one statement: their subnet ids (in creation order), and
+    {ip_version: address scope id}, the address-scope extension's ``ipv4_address_scope`` /
+    ``ipv6_address_scope`` as Neutron computes them: the scope of the pools the network's subnets
+    of that version come from, when they all come from pools of that one scope (a subnet outside
+    any scoped pool, or two scopes: none)."""
     ids = list(network_ids)
+    subnet_ids: dict[str, list[str]] = defaultdict(list)
     seen: dict[str, dict[int, set[str | None]]] = defaultdict(lambda: defaultdict(set))
     for start in range(0, len(ids), CHUNK):
         rows = session.execute(
-            select(m.Subnet.network_id, m.Subnet.ip_version, m.SubnetPool.address_scope_id)
+            select(m.Subnet.network_id, m.Subnet.id, m.Subnet.ip_version, m.SubnetPool.address_scope_id)
             .outerjoin(m.SubnetPool, m.SubnetPool.id == m.Subnet.subnetpool_id)
-            .where(m.Subnet.network_id.in_(ids[start:start + CHUNK])))
-        for nid, version, scope_id in rows:
+            .where(m.Subnet.network_id.in_(ids[start:start + CHUNK]))
+            .order_by(m.Subnet.created_at, m.Subnet.id))
+        for nid, sid, version, scope_id in rows:
+            subnet_ids[nid].append(sid)
             seen[nid][version].add(scope_id)
-    return {nid: {v: next(iter(scopes)) for v, scopes in versions.items()
-                  if len(scopes) == 1 and None not in scopes}
-            for nid, versions in seen.items()}
+    scopes = {nid: {v: next(iter(found)) for v, found in versions.items() if len(found) == 1 and None not in found}
+              for nid, versions in seen.items()}
+    return subnet_ids, scopes
 
 
 def network(row: m.Network, subnet_ids: list[str], tags: list[str], port_security: bool,
