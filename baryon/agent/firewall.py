@@ -11,9 +11,11 @@ stops the agent at start (``FirewallConfigError``).
 last run are reused, not rendered again) and, when they differ from what it last applied, writes
 only the chains and sets that differ, atomically per table; the long chains that list every port
 are edited rule by rule. Netfilter itself is read (iptables-save: ~0.5 s with 1,000 ports) on the
-first run and, to repair what someone else changed, every ``OBSERVE_INTERVAL`` in a run that has
-nothing to write (in any run once twice that has passed); in between, what the agent last wrote
-is the baseline, so a membership change costs one set swap. The conntrack entries that a removed
+first run and, to repair what someone else changed, every ``OBSERVE_INTERVAL``: a run that has
+nothing to write starts the read in a worker thread and the run after it ends repairs against it,
+so a change that comes meanwhile never waits for it (a read during which the agent wrote is
+dropped); a node whose changes never pause is read in the run once twice the interval has passed.
+In between, what the agent last wrote is the baseline, so a membership change costs one set swap. The conntrack entries that a removed
 rule or a departed group member allowed are deleted afterwards in a worker thread, as Neutron's
 agent does, so other changes never wait on them (one ctnetlink dump and one batch of deletes for
 a change, however many filters it makes).
@@ -40,10 +42,11 @@ OBSERVE_INTERVAL = 30.0  # seconds: netfilter is read at least this often even w
 
 
 def repair_due(applied: bool, changed: bool, waited: float) -> bool:
-    """Whether a run reads netfilter rather than trust what it last wrote (``applied``: it knows
-    that): on the first run or after a failed apply, and once ``OBSERVE_INTERVAL`` has passed
-    since the last read (``waited``), in a run with no change to write (``changed``), or in any
-    run once twice that has passed (a node whose changes never pause is repaired too).
+    """Whether netfilter is to be read rather than what the agent last wrote trusted (``applied``:
+    it knows that): on the first run or after a failed apply, and once ``OBSERVE_INTERVAL`` has
+    passed since the last read (``waited``), in a run with no change to write (``changed``: the
+    read then goes beside the loop), or in any run once twice that has passed (a node whose changes
+    never pause is repaired too).
 
     NOTE: so a change never waits for the read when it need not: with 1,000 ports the read takes
     ~1 s, and the changes that met it were the p99 of a membership change."""
@@ -63,7 +66,7 @@ class NoopFirewall:
     hybrid_plug = False
     rule_count = 0
 
-    def start(self) -> None:
+    def start(self, wake: Callable[[], None] | None = None) -> None:
         pass
 
     def stop(self) -> None:
@@ -71,6 +74,29 @@ class NoopFirewall:
 
     def sync(self, view: HostView, zones: Mapping[str, int]) -> None:
         pass
+
+
+class Read:
+    """One read of netfilter in a worker thread, begun after the agent's ``writes``-th write.
+
+    ``wake`` is called when it ends, so the agent's loop runs again and repairs against it."""
+
+    def __init__(self, observe: Callable[[], Ruleset], writes: int, started_at: float,
+                 wake: Callable[[], None]) -> None:
+        self.writes = writes
+        self.started_at = started_at
+        self.result: Ruleset | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._run, args=(observe, wake), name="netfilter-read", daemon=True).start()
+
+    def _run(self, observe: Callable[[], Ruleset], wake: Callable[[], None]) -> None:
+        try:
+            self.result = observe()
+        except Exception:  # noqa: BLE001 - a failed read is dropped and made again; it is logged
+            LOG.exception("firewall: reading netfilter failed")
+        finally:
+            self.done.set()
+            wake()
 
 
 class HybridFirewall:
@@ -82,13 +108,19 @@ class HybridFirewall:
         self.clock = clock
         self.rendered: Rendering | None = None  # the last rendering: its ports' rules are reused
         self.applied: Ruleset | None = None
-        self.observed_at = float("-inf")
+        self.observed_at = float("-inf")  # when the last read that was used began
         self.previous: HostView | None = None
+        self.reading: Read | None = None  # the periodic read in flight, if any
+        self._writes = 0  # how many applies wrote something: a read that saw fewer is stale
+        self._wake: Callable[[], None] = lambda: None
         self._deletes: queue.Queue[tuple[ConntrackDelete, ...] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
 
-    def start(self) -> None:
-        """br_netfilter must pass bridged traffic to iptables in this namespace (Neutron checks it too)."""
+    def start(self, wake: Callable[[], None] | None = None) -> None:
+        """br_netfilter must pass bridged traffic to iptables in this namespace (Neutron checks it too).
+        ``wake`` runs the agent's loop again: called when a periodic read of netfilter ends."""
+        if wake is not None:
+            self._wake = wake
         self.netfilter.ensure_bridge_netfilter()
         self._worker = threading.Thread(target=self._delete_conntrack, name="conntrack-deletes", daemon=True)
         self._worker.start()
@@ -101,11 +133,18 @@ class HybridFirewall:
         desired = self.rendered.ruleset
         now = self.clock()
         changed = desired != self.applied
-        if repair_due(self.applied is not None, changed, now - self.observed_at):
-            # NOTE: netfilter is read (iptables-save: ~0.5 s with 1,000 ports) only on the first run
-            # and by the periodic repair pass; otherwise what this agent last wrote is the baseline.
-            self.observed_at = now
-            self._apply(desired, self.netfilter.observe())
+        read = self._finished_read()
+        if read is not None and self.applied is not None:
+            self.observed_at = read.started_at
+            self._apply(desired, read.result)  # type: ignore[arg-type]  # a finished read has a result
+        elif repair_due(self.applied is not None, changed, now - self.observed_at):
+            if self.applied is None or changed:
+                # NOTE: netfilter is read (iptables-save: ~1 s at 1,000 ports) in the run itself only on
+                # the first run, after a failed apply, or when overdue on a node that never pauses.
+                self.observed_at = now
+                self._apply(desired, self.netfilter.observe())
+            elif self.reading is None:  # a quiet run: read beside the loop, repair in the run after
+                self.reading = Read(self.netfilter.observe, self._writes, now, self._wake)
         elif changed:
             self._apply(desired, self.applied)  # type: ignore[arg-type]  # not None: else a repair is due
         deletes = conntrack_deletes(self.previous, view, zones) if self._changed(view) else ()
@@ -120,11 +159,22 @@ class HybridFirewall:
             self.applied = None  # unknown state now: read netfilter again on the retry
             raise
         if changes:
+            self._writes += 1
             LOG.info("firewall: chains written %d (%d rule by rule), deleted %d; sets created %d, swapped %d, "
                      "destroyed %d", len(changes.chains_written), len(changes.chains_edited),
                      len(changes.chains_deleted), len(changes.sets_created), len(changes.sets_swapped),
                      len(changes.sets_destroyed))
         self.applied = desired
+
+    def _finished_read(self) -> Read | None:
+        """The periodic read, once it has ended with a result and the agent has written nothing
+        since it began (else what it saw may predate the agent's own write: it is dropped, and a
+        later quiet run reads again)."""
+        read = self.reading
+        if read is None or not read.done.is_set():
+            return None
+        self.reading = None
+        return read if read.result is not None and read.writes == self._writes else None
 
     @property
     def rule_count(self) -> int:

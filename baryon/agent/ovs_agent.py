@@ -86,7 +86,7 @@ class OvsAgent:
         return view
 
     def start(self, wake: Callable[[], None]) -> None:
-        self.firewall.start()
+        self.firewall.start(wake)
         self.ovsdb.watch(wake, replicate=True)  # wakes the loop, and keeps the replica observe() reads
         self._stopping.clear()
         self._canary = threading.Thread(target=self._check_canary, args=(wake,), name="ovs-canary", daemon=True)

@@ -4,6 +4,7 @@ as the real driver does (only what differs from the baseline it is given is writ
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import pytest
@@ -96,7 +97,9 @@ def test_changes_trust_what_was_written_and_the_repair_comes_in_a_quiet_run_or_w
     assert port_chain(port(2).id, "i") in nf.state.chains[("ipv4", "filter")]
     assert nf.state != render(view(1, 2), ZONES)  # port 1's chain is still missing
     now[0] = OBSERVE_INTERVAL + 1
-    fw.sync(view(1, 2), ZONES)  # nothing to write, and a read is due: repaired
+    fw.sync(view(1, 2), ZONES)  # nothing to write, and a read is due: it goes beside the loop
+    finish_read(fw)
+    fw.sync(view(1, 2), ZONES)  # the run the read's end wakes: repaired
     assert nf.state == render(view(1, 2), ZONES)
 
     nf.tamper(port_chain(port(2).id, "i"))
@@ -106,6 +109,58 @@ def test_changes_trust_what_was_written_and_the_repair_comes_in_a_quiet_run_or_w
     now[0] = 3 * OBSERVE_INTERVAL + 1  # twice the interval: read with the change
     fw.sync(view(1, 3), ZONES)
     assert nf.state == render(view(1, 3), ZONES)
+
+
+def finish_read(fw: HybridFirewall) -> None:
+    assert fw.reading is not None, "a periodic read should be in flight"
+    assert fw.reading.done.wait(5)
+
+
+class GatedNetfilter(MemoryNetfilter):
+    """A netfilter whose reads wait for ``gate`` once ``gated`` is set (a slow iptables-save)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gated = False
+        self.gate = threading.Event()
+        self.reads = 0
+
+    def observe(self) -> Ruleset:
+        if self.gated:
+            assert self.gate.wait(5)
+        self.reads += 1
+        return super().observe()
+
+
+def test_a_change_during_the_periodic_read_is_written_at_once_and_the_stale_read_dropped() -> None:
+    now = [0.0]
+    nf = GatedNetfilter()
+    woken = threading.Event()
+    fw = HybridFirewall(nf, clock=lambda: now[0])  # type: ignore[arg-type]
+    fw.start(woken.set)
+    fw.sync(view(1), ZONES)
+    assert nf.reads == 1  # the first run reads in the run
+
+    nf.gated = True
+    nf.tamper(port_chain(port(1).id, "i"))
+    now[0] = OBSERVE_INTERVAL + 1
+    fw.sync(view(1), ZONES)  # quiet: the read starts beside the loop and blocks
+    assert fw.reading is not None and not fw.reading.done.is_set()
+    fw.sync(view(1, 2), ZONES)  # a change meanwhile: written without waiting for the read
+    assert port_chain(port(2).id, "i") in nf.state.chains[("ipv4", "filter")]
+    nf.gate.set()
+    finish_read(fw)
+    assert woken.is_set()  # the read's end wakes the loop
+    fw.sync(view(1, 2), ZONES)  # the read began before that write: dropped, not a repair
+    assert port_chain(port(1).id, "i") not in nf.state.chains[("ipv4", "filter")]
+    assert fw.reading is not None  # still quiet and due: read again
+    finish_read(fw)
+    fw.sync(view(1, 2), ZONES)
+    assert nf.state == render(view(1, 2), ZONES)
+    assert fw.reading is None and fw.observed_at == OBSERVE_INTERVAL + 1
+    fw.sync(view(1, 2), ZONES)  # just read: no other read
+    assert fw.reading is None and nf.reads == 3
+    fw.stop()
 
 
 def test_a_failed_apply_makes_the_next_run_read_netfilter() -> None:
