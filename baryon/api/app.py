@@ -26,8 +26,10 @@ from baryon.api.routes import subnetpools as subnetpool_routes
 from baryon.api.routes import topology as topology_routes
 from baryon.api.routes import ipavailability as ipavailability_routes
 from baryon.api.routes import fippools as fippool_routes
+from baryon.api.routes import addressgroups as addressgroup_routes
 from baryon.api.schemas import agent, floatingip, network, port, router, security_group, subnet
 from baryon.api.schemas import address_scope, subnetpool
+from baryon.api.schemas import address_group
 from baryon.api.watch import SeqWatch, stop_waits_on_exit_signals
 from baryon.db.engine import Database
 from baryon.service import agents as agents_service
@@ -35,6 +37,7 @@ from baryon.service import networks as networks_service, ports as ports_service,
 from baryon.service import securitygroups as sg_service
 from baryon.service import floatingips as floatingips_service, routers as routers_service
 from baryon.service import addressscopes as addressscopes_service, subnetpools as subnetpools_service
+from baryon.service import addressgroups as addressgroups_service
 from baryon.service.fippools import FloatingIPPools
 from baryon.service.ipavailability import IpAvailability
 from baryon.service.metrics import StateCollector
@@ -56,6 +59,8 @@ COLLECTIONS = [
     resources.Collection("subnetpool", "subnetpools", subnetpool.ATTRS, "subnetpools", subnetpools_service.LISTING),
     resources.Collection("address_scope", "address_scopes", address_scope.ATTRS, "address_scopes",
                          addressscopes_service.LISTING, path="address-scopes", taggable=False),
+    resources.Collection("address_group", "address_groups", address_group.ATTRS, "address_groups",
+                         addressgroups_service.LISTING, path="address-groups", taggable=False),
 ]
 
 
@@ -72,6 +77,7 @@ def create_app(settings: config.Settings, db: Database | None = None) -> Starlet
     routes += subnetpool_routes.routes(services)  # subnetpool-prefix-ops
     routes += ipavailability_routes.routes(IpAvailability(services.env))  # network-ip-availability
     routes += fippool_routes.routes(FloatingIPPools(services.env))  # floatingip-pools
+    routes += addressgroup_routes.routes(services)  # address-group's add_addresses / remove_addresses
     routes += agentapi.routes(services, SeqWatch(services.env.bell, services.hostviews.last_seq))
     routes += metrics.routes(StateCollector(services.env, services.hostviews.realised))  # GET /metrics, unauthenticated (api.metrics)
     routes += topology_routes.routes(services, SeqWatch(services.env.bell, services.hostviews.last_seq), COLLECTIONS)

@@ -229,7 +229,7 @@ class SecurityGroupRule(Base):
         ForeignKey("security_groups.id", ondelete="CASCADE"), index=True)
     remote_group_id: Mapped[str | None] = mapped_column(
         ForeignKey("security_groups.id", ondelete="CASCADE"), nullable=True, index=True)
-    remote_address_group_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    remote_address_group_id: Mapped[str | None] = mapped_column(UUID, nullable=True, index=True)
     direction: Mapped[str] = mapped_column(String(16))
     ethertype: Mapped[str] = mapped_column(String(8))
     protocol: Mapped[str | None] = mapped_column(String(40), nullable=True)
@@ -430,3 +430,24 @@ class SubnetPoolPrefix(Base):
     subnetpool_id: Mapped[str] = mapped_column(ForeignKey("subnetpools.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     cidr: Mapped[str] = mapped_column(String(64))
+
+
+class AddressGroup(StandardAttrs, Base):
+    """An address group (address-group): a named set of CIDRs that security group rules name as
+    their remote end (``security_group_rules.remote_address_group_id``, no foreign key: a group a
+    rule uses cannot be deleted, which the service checks under this row's lock)."""
+
+    __tablename__ = "address_groups"
+
+    addresses: Mapped[list[AddressAssociation]] = relationship(
+        cascade="all, delete-orphan", order_by="AddressAssociation.address", lazy="selectin")
+
+
+class AddressAssociation(Base):
+    """One CIDR of an address group, normalised (host bits cleared): each once per group."""
+
+    __tablename__ = "address_associations"
+
+    address_group_id: Mapped[str] = mapped_column(ForeignKey("address_groups.id", ondelete="CASCADE"),
+                                                  primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)

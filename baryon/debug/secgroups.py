@@ -70,7 +70,8 @@ def as_rule(body: Mapping) -> Rule:
     return Rule(id=body["id"], direction=body["direction"], ethertype=body.get("ethertype") or "IPv4",
                 protocol=None if body.get("protocol") is None else str(body["protocol"]),
                 port_range_min=body.get("port_range_min"), port_range_max=body.get("port_range_max"),
-                remote_ip_prefix=body.get("remote_ip_prefix"), remote_group_id=body.get("remote_group_id"))
+                remote_ip_prefix=body.get("remote_ip_prefix"), remote_group_id=body.get("remote_group_id"),
+                remote_address_group_id=body.get("remote_address_group_id"))
 
 
 def evaluate(rules: Iterable[Mapping], direction: str, packet: Packet,
@@ -139,7 +140,8 @@ def describe_rule(body: Mapping) -> str:
         ports = f" type {low}" + (f" code {high}" if high is not None else "")
     where = "from" if body["direction"] == INGRESS else "to"
     remote = body.get("remote_ip_prefix") or (f"group {body['remote_group_id']}" if body.get("remote_group_id")
-                                               else "any")
+                                               else f"address group {body['remote_address_group_id']}"
+                                               if body.get("remote_address_group_id") else "any")
     return f"{body['direction']} {body.get('ethertype') or 'IPv4'} {proto}{ports} {where} {remote}"
 
 

@@ -246,6 +246,8 @@ class Tracer:
         groups = sorted(port.get("security_groups") or [])
         rules = [rule for group in groups for rule in self.group_rules(group)]
         members = self.group_members({r["remote_group_id"] for r in rules if r.get("remote_group_id")})
+        members |= self.address_groups({r["remote_address_group_id"] for r in rules
+                                        if r.get("remote_address_group_id")})
         decision = secgroups.evaluate(rules, direction, packet, members, groups)
         chain = port_chain(port["id"], "o" if direction == EGRESS else "i")
         hop = self.path.add(Hop(node, f"{device} netfilter", "", kind="firewall",
@@ -279,6 +281,11 @@ class Tracer:
                 members[group] += [ip["ip_address"] for ip in port["fixed_ips"]]
                 members[group] += [pair["ip_address"] for pair in port.get("allowed_address_pairs") or []]
         return members
+
+    def address_groups(self, groups: set[str]) -> dict[str, list[str]]:
+        """The CIDRs of each address group (the firewall matches them as a remote group's members)."""
+        return {g: list(self.once(("address_group", g), lambda g=g: tuple(
+            self.api.get(f"/v2.0/address-groups/{g}")["address_group"]["addresses"]))) for g in sorted(groups)}
 
     # ------------------------------------------------------------ switches
 

@@ -14,7 +14,9 @@ Contents, and only these (an agent never receives other hosts' data beyond l2pop
   (``tunneling_ip`` of their live OVS agent) — the VXLAN peers, the unicast MACs and, for the
   ARP responder, their IPs;
 - ``security_groups``: the groups of this host's ports, their rules, and for each group that a
-  rule names as ``remote_group_id`` its members' addresses (for the firewall).
+  rule names as ``remote_group_id`` its members' addresses (for the firewall);
+- ``address_groups``: for each address group a rule of those groups names as
+  ``remote_address_group_id``, its CIDRs (address-group).
 
 ``etag`` is a digest of the canonical JSON of everything but ``seq`` and ``etag``: equal etags mean
 equal views, which is how the server's watch knows whether this host has anything new.
@@ -87,6 +89,7 @@ class Rule:
     port_range_max: int | None
     remote_ip_prefix: str | None
     remote_group_id: str | None
+    remote_address_group_id: str | None = None
 
 
 @dataclass(frozen=True, order=True)
@@ -104,6 +107,14 @@ class GroupMembers:
     addresses: tuple[str, ...]  # sorted; fixed IPs and allowed address pairs' addresses
 
 
+@dataclass(frozen=True, order=True)
+class AddressGroup:
+    """The CIDRs of an address group some rule of this host names as its remote address group."""
+
+    id: str
+    addresses: tuple[str, ...]  # sorted; normalised CIDRs of both IP versions
+
+
 @dataclass(frozen=True)
 class HostView:
     host: str
@@ -113,6 +124,7 @@ class HostView:
     remote_ports: tuple[RemotePort, ...] = ()  # sorted
     security_groups: tuple[SecurityGroup, ...] = ()  # sorted by id
     group_members: tuple[GroupMembers, ...] = ()  # sorted by group id
+    address_groups: tuple[AddressGroup, ...] = ()  # sorted by id
     etag: str = field(default="", compare=False)
 
     def network(self, network_id: str) -> Network | None:
@@ -140,6 +152,7 @@ class HostView:
                                   for g in data.get("security_groups", ())),
             group_members=tuple(GroupMembers(m["security_group_id"], tuple(m["addresses"]))
                                 for m in data.get("group_members", ())),
+            address_groups=tuple(AddressGroup(a["id"], tuple(a["addresses"])) for a in data.get("address_groups", ())),
         )
 
 

@@ -25,7 +25,9 @@ Keys (tuples):
 - ``("dhcp", N)``: a port of network N changed what the DHCP agent serves;
 - ``("dhcp-any",)``: a subnet or a network changed (which networks a DHCP agent serves can change);
 - ``("dhcp-host", H)``: a network was bound to or unbound from host H's DHCP agent;
-- ``("agents",)``: an agent appeared, went or changed its tunnel endpoint or bridge mappings.
+- ``("agents",)``: an agent appeared, went or changed its tunnel endpoint or bridge mappings;
+- ``("ag", A)``: the addresses of address group A changed (its name or description never count;
+  a group a rule uses cannot be deleted, and a rule naming it comes as a change of its group).
 
 A view depends on (``host_view_scope``, ``dhcp_view_scope``): the keys above that can change it.
 The L3 agent's view depends on everything (``ALL``): there are few L3 agents (network nodes), and
@@ -79,6 +81,7 @@ L3_BINDING = "router_l3_agent_binding"
 # Resources no Open vSwitch or DHCP view reads (the L3 view depends on everything anyway): a
 # subnet pool or an address scope reaches agents only through the subnets made from it.
 UNSEEN = frozenset({"router", "floatingip", L3_BINDING, "subnetpool", "address_scope"})
+ADDRESS_GROUP = "address_group"
 
 
 def changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> frozenset[str]:
@@ -138,6 +141,8 @@ def touches(resource: str, action: str, before: Mapping[str, Any] | None,
         return frozenset({("agents",)}) if action != "update" or _agent_seen(before, after, changed) else frozenset()
     if resource == DHCP_BINDING:
         return frozenset(("dhcp-host", h) for h in _ids(b.get("host") for b in bodies))
+    if resource == ADDRESS_GROUP:
+        return frozenset(("ag", a) for a in _ids(b.get("id") for b in bodies))
     return ALL  # a resource this table does not know
 
 
@@ -171,8 +176,9 @@ def concerns(touched: Keys, scope: Keys) -> bool:
 
 def host_view_scope(view: hm.HostView) -> frozenset[Key]:
     """What an Open vSwitch agent's view depends on: its host's ports, its networks' ports as
-    l2population sees them and the networks themselves, its ports' groups and the members of the
-    groups their rules name, and the agents (tunnel endpoints)."""
+    l2population sees them and the networks themselves, its ports' groups, the members of the
+    groups their rules name and the addresses of the address groups they name, and the agents
+    (tunnel endpoints)."""
     networks = {n.id for n in view.networks}
     keys: set[Key] = {("host", view.host), ("agents",)}
     keys.update(("net", n) for n in networks)
@@ -180,6 +186,7 @@ def host_view_scope(view: hm.HostView) -> frozenset[Key]:
     keys.update(("sg", g.id) for g in view.security_groups)
     keys.update(("sg", g) for p in view.ports for g in p.security_groups)
     keys.update(("members", m.security_group_id) for m in view.group_members)
+    keys.update(("ag", a.id) for a in view.address_groups)
     return frozenset(keys)
 
 

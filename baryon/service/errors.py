@@ -552,3 +552,25 @@ class AddressScopeInUse(Conflict):
 
 class AddressScopeUpdateError(BadRequest):
     message = "Unable to update address scope %(address_scope_id)s : %(reason)s."
+
+
+class AddressGroupNotFound(NotFound):
+    message = "Address group %(address_group_id)s could not be found."
+
+
+class AddressGroupInUse(Conflict):
+    message = "Address group %(address_group_id)s is in use on one or more security group rules."
+
+
+class AddressesNotFound(NotFound):
+    message = "Addresses %(addresses)s not found in the address group %(address_group_id)s."
+
+
+class AddressesAlreadyExist(BadRequest):
+    message = "Addresses %(addresses)s already exist in the address group %(address_group_id)s."
+
+
+class SecurityGroupMultipleRemoteEntites(InvalidInput):
+    """NOTE: Neutron's spelling of the class name (what clients see as the type)."""
+
+    message = "Only one of remote_ip_prefix or remote_group_id or remote_address_group_id may be provided."

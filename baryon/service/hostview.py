@@ -10,10 +10,13 @@
   another host whose Open vSwitch agent has reported a ``tunneling_ip``, with that address;
 - ``security_groups``: the groups of the host's ports, with their rules;
 - ``group_members``: for every group a rule of those names as ``remote_group_id``, the fixed IPs
-  and allowed-address-pair addresses of the ports in that group (on any host).
+  and allowed-address-pair addresses of the ports in that group (on any host);
+- ``address_groups``: for every address group a rule of those names as
+  ``remote_address_group_id``, its CIDRs.
 
-A constant number of queries (13), whatever the number of ports: related rows are selected by
-joining on the host's ports or by the ids of a few networks and groups, never one query per row.
+A constant number of queries (13; 14 when a rule names an address group), whatever the number of
+ports: related rows are selected by joining on the host's ports or by the ids of a few networks
+and groups, never one query per row.
 
 Consistency: ``seq`` (``feed.last_seq``) is read first, in the same read transaction. Every
 change up to ``seq`` has committed (sequences commit in order, see ``feed``), so the view
@@ -91,10 +94,13 @@ def compute(session: Session, host: str) -> hm.HostView:
     group_ids = sorted({g for p in ports for g in p.security_groups})
     security_groups = _security_groups(session, group_ids)
     remote_groups = sorted({r.remote_group_id for g in security_groups for r in g.rules if r.remote_group_id})
+    address_groups = sorted({r.remote_address_group_id for g in security_groups for r in g.rules
+                             if r.remote_address_group_id})
     return hm.HostView(
         host=host, seq=seq, ports=ports, networks=tuple(sorted(networks.values(), key=lambda n: n.id)),
         remote_ports=_remote_ports(session, host, tunnelled),
         security_groups=security_groups, group_members=_members(session, remote_groups),
+        address_groups=_address_groups(session, address_groups),
     ).with_etag()
 
 
@@ -146,11 +152,13 @@ def _security_groups(session: Session, group_ids: list[str]) -> tuple[hm.Securit
     r_ = m.SecurityGroupRule
     for row in session.execute(select(r_.id, r_.security_group_id, r_.direction, r_.ethertype, r_.protocol,
                                       r_.port_range_min, r_.port_range_max, r_.remote_ip_prefix,
-                                      r_.remote_group_id).where(r_.security_group_id.in_(group_ids))):
+                                      r_.remote_group_id, r_.remote_address_group_id)
+                           .where(r_.security_group_id.in_(group_ids))):
         rules[row.security_group_id].append(hm.Rule(
             id=row.id, direction=row.direction, ethertype=row.ethertype, protocol=row.protocol,
             port_range_min=row.port_range_min, port_range_max=row.port_range_max,
-            remote_ip_prefix=row.remote_ip_prefix, remote_group_id=row.remote_group_id))
+            remote_ip_prefix=row.remote_ip_prefix, remote_group_id=row.remote_group_id,
+            remote_address_group_id=row.remote_address_group_id))
     rows = session.execute(select(m.SecurityGroup.id, m.SecurityGroup.stateful)
                            .where(m.SecurityGroup.id.in_(group_ids)).order_by(m.SecurityGroup.id))
     return tuple(hm.SecurityGroup(id=gid, rules=tuple(sorted(rules.get(gid, ()), key=lambda r: r.id)),
@@ -170,6 +178,19 @@ def _members(session: Session, group_ids: list[str]) -> tuple[hm.GroupMembers, .
                                              .where(_SG.security_group_id.in_(group_ids))):
         addresses[group_id].add(address)
     return tuple(hm.GroupMembers(g, tuple(sorted(addresses[g]))) for g in group_ids)
+
+
+def _address_groups(session: Session, group_ids: list[str]) -> tuple[hm.AddressGroup, ...]:
+    """Each group with its CIDRs; a group named by a rule but gone (none can be: a group in use
+    cannot be deleted) is shown empty, so that the rule's set exists and matches nothing."""
+    if not group_ids:
+        return ()
+    addresses: dict[str, list[str]] = {g: [] for g in group_ids}
+    a_ = m.AddressAssociation
+    for group_id, address in session.execute(select(a_.address_group_id, a_.address)
+                                             .where(a_.address_group_id.in_(group_ids))):
+        addresses[group_id].append(address)
+    return tuple(hm.AddressGroup(g, tuple(sorted(addresses[g]))) for g in group_ids)
 
 
 def check(ctx: Context, action: str) -> None:

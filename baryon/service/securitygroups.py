@@ -12,6 +12,10 @@ locked (``SELECT ... FOR UPDATE``): two concurrent creates of the same rule seri
 so one gets 201 and the other 409 ``SecurityGroupRuleExists``. A rule change bumps its group's
 revision; the change log gets the rule's create/delete and the group's update.
 
+A rule may name an address group (``remote_address_group_id``) the caller sees; its row is locked
+with the rule's group, so that the address group cannot be deleted under a rule being made
+(``addressgroups``).
+
 Invariants: the default group can't be renamed, nor deleted by a non-admin; a group that a port
 uses can't be deleted, nor change ``stateful``. Deleting a group also deletes the rules of other
 groups that name it as their remote group (those groups are bumped and logged).
@@ -23,7 +27,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
-from baryon.service import errors, feed, query, quotas, render, sgrules, tags
+from baryon.service import addressgroups, errors, feed, query, quotas, render, sgrules, tags
 from baryon.service.base import Env, bump, check_revision, new_id, now, require_write, stamp_new
 from baryon.service.context import Context
 from baryon.service.render import ts
@@ -55,7 +59,8 @@ RULE_LISTING = query.Listing(
         "description": _R.description, "revision_number": _R.revision_number, "created_at": _R.created_at,
         "updated_at": _R.updated_at,
     },
-    sortable=frozenset({"id", "project_id", "tenant_id", "security_group_id", "remote_group_id", "direction",
+    sortable=frozenset({"id", "project_id", "tenant_id", "security_group_id", "remote_group_id",
+                        "remote_address_group_id", "direction",
                         "ethertype", "protocol", "port_range_min", "port_range_max", "remote_ip_prefix",
                         "description", "revision_number", "created_at", "updated_at"}),
 )
@@ -89,7 +94,7 @@ def _new_rule(group: m.SecurityGroup, project_id: str, attrs: dict) -> m.Securit
     moment = now()
     rule = m.SecurityGroupRule(
         id=new_id(), project_id=project_id, security_group_id=group.id,
-        remote_group_id=attrs.get("remote_group_id"), remote_address_group_id=None,
+        remote_group_id=attrs.get("remote_group_id"), remote_address_group_id=attrs.get("remote_address_group_id"),
         direction=attrs["direction"], ethertype=attrs["ethertype"], protocol=attrs.get("protocol"),
         port_range_min=attrs.get("port_range_min"), port_range_max=attrs.get("port_range_max"),
         remote_ip_prefix=attrs.get("remote_ip_prefix"), description=attrs.get("description", ""),
@@ -341,6 +346,8 @@ class SecurityGroupRules:
             for spec, _ in specs:
                 if spec["remote_group_id"] is not None:
                     load_visible(session, ctx, spec["remote_group_id"])
+                if spec["remote_address_group_id"] is not None:
+                    addressgroups.check_usable(session, ctx, spec["remote_address_group_id"])
             quotas.check(session, self.env, project, "security_group_rule", len(items))
             self._check_duplicates(group, [spec for spec, _ in specs])
             rows = [_new_rule(group, project, {**spec, "description": attrs.get("description", "")})

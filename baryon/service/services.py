@@ -11,6 +11,7 @@ from baryon.service import (
     dhcpview, floatingips, hostview, l3view, networks, ports, quotas, routers, securitygroups, subnets,
 )
 from baryon.service import addressscopes, subnetpools
+from baryon.service import addressgroups
 from baryon.service.agents import Agents, HookChain
 from baryon.service.agentschedulers import AgentSchedulers
 from baryon.service.base import Env
@@ -41,6 +42,7 @@ class Services:
     status_reports: StatusReports
     subnetpools: subnetpools.SubnetPools
     address_scopes: addressscopes.AddressScopes
+    address_groups: addressgroups.AddressGroups
 
     @classmethod
     def create(cls, settings: Settings, db: Database) -> "Services":
@@ -71,4 +73,5 @@ class Services:
                    security_group_rules=securitygroups.SecurityGroupRules(env, groups),
                    quotas=quotas.Quotas(env), routers=rtrs, floatingips=fips,
                    hostviews=views, status_reports=StatusReports(env, prts),
-                   subnetpools=pools, address_scopes=addressscopes.AddressScopes(env))
+                   subnetpools=pools, address_scopes=addressscopes.AddressScopes(env),
+                   address_groups=addressgroups.AddressGroups(env))

@@ -5,7 +5,9 @@ attributes, in Neutron's order) raise the typed errors of ``baryon.service.error
 neutron-lib's names and messages. ``key`` says when two rules are the same rule (409
 ``SecurityGroupRuleExists``): what a firewall would make of them, so ``tcp`` and ``6``,
 ``icmp`` and ``ipv6-icmp`` on IPv6, no prefix and ``0.0.0.0/0``, ``10.0.0.5/24`` and
-``10.0.0.0/24`` all compare equal.
+``10.0.0.0/24`` all compare equal. A rule has one remote at most: a prefix, a remote group or a
+remote address group (Neutron's ``SecurityGroupRemoteGroupAndRemoteIpPrefix``, then
+``SecurityGroupMultipleRemoteEntites``).
 
 Contract of a normalised rule (``validate``'s output): ``protocol`` is a lower-case name of
 ``PROTOCOLS`` or a decimal number 0-255 as a string, or None (any); IPv6 ICMP is spelt
@@ -169,6 +171,7 @@ def validate(attrs: dict) -> dict:
         "port_range_max": attrs.get("port_range_max"),
         "remote_ip_prefix": attrs.get("remote_ip_prefix"),
         "remote_group_id": attrs.get("remote_group_id"),
+        "remote_address_group_id": attrs.get("remote_address_group_id"),
         "security_group_id": attrs.get("security_group_id"),
     }
     _canonical_ipv6_icmp(rule)
@@ -178,6 +181,9 @@ def validate(attrs: dict) -> dict:
         raise errors.SecurityGroupEthertypeConflictWithProtocol(ethertype="IPv4", protocol=rule["protocol"])
     if rule["remote_ip_prefix"] is not None and rule["remote_group_id"] is not None:
         raise errors.SecurityGroupRemoteGroupAndRemoteIpPrefix()
+    if rule["remote_address_group_id"] is not None and (rule["remote_ip_prefix"] is not None
+                                                        or rule["remote_group_id"] is not None):
+        raise errors.SecurityGroupMultipleRemoteEntites()
     return rule
 
 
@@ -188,4 +194,5 @@ def key(rule: dict) -> tuple:
         rule["security_group_id"], rule["direction"], rule["ethertype"],
         protocol_number(rule.get("protocol")), rule.get("port_range_min"), rule.get("port_range_max"),
         rule.get("remote_group_id"), None if prefix in ANY_PREFIXES else prefix,
+        rule.get("remote_address_group_id"),
     )

@@ -30,7 +30,8 @@ CONFIG = {"bridge_mappings": {"physnet1": "br-ex"}, "tunnel_types": ["vxlan"], "
           "ovs_hybrid_plug": True, "integration_bridge": "br-int"}
 BOUND_DETAILS = {"port_filter": True, "ovs_hybrid_plug": True, "datapath_type": "netdev", "bridge_name": "br-int",
                  "connectivity": "l2", "bound_drivers": {"0": "openvswitch"}}
-VIEW_KEYS = {"host", "seq", "ports", "networks", "remote_ports", "security_groups", "group_members", "etag"}
+VIEW_KEYS = {"host", "seq", "ports", "networks", "remote_ports", "security_groups", "group_members", "address_groups",
+             "etag"}
 
 
 @pytest.fixture
@@ -221,7 +222,8 @@ def test_views_of_two_hosts_sharing_a_network(baryon: BaryonServer, admin: httpx
     [web_view] = va["security_groups"]
     assert web_view["stateful"] is True
     assert {"id": rule["id"], "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 80,
-            "port_range_max": 80, "remote_ip_prefix": None, "remote_group_id": db["id"]} in web_view["rules"]
+            "port_range_max": 80, "remote_ip_prefix": None, "remote_group_id": db["id"],
+            "remote_address_group_id": None} in web_view["rules"]
     assert [r["id"] for r in web_view["rules"]] == sorted(r["id"] for r in web_view["rules"])
     assert va["group_members"] == [{"security_group_id": db["id"],
                                     "addresses": sorted([*addresses(b1), "10.20.0.250"])}]
@@ -234,6 +236,18 @@ def test_views_of_two_hosts_sharing_a_network(baryon: BaryonServer, admin: httpx
     assert {(r["host"], r["tunnel_ip"], r["mac_address"]) for r in vb["remote_ports"]} == {
         (a, "10.10.10.11", a1["mac_address"]), (d, "10.10.10.14", d1["mac_address"])}
     assert vb["group_members"] == []  # db's rules name no remote group
+    assert va["address_groups"] == vb["address_groups"] == []
+
+    # A rule of web naming an address group: a's view gets the group's CIDRs, b's (db) nothing.
+    ag = admin.post("/address-groups", json={"address_group": {"name": name("ag"), "addresses": [
+        "192.0.2.9/24", "2001:db8::/64"]}}).json()["address_group"]
+    ag_rule = create(admin, "security_group_rule", security_group_id=web["id"], direction="ingress",
+                     ethertype="IPv6", remote_address_group_id=ag["id"])
+    va = view(agents, a)["view"]
+    assert va["address_groups"] == [{"id": ag["id"], "addresses": ["192.0.2.0/24", "2001:db8::/64"]}]
+    assert [r["remote_address_group_id"] for g in va["security_groups"] for r in g["rules"]
+            if r["id"] == ag_rule["id"]] == [ag["id"]]
+    assert view(agents, b)["view"]["address_groups"] == []
 
     empty = view(agents, host_name())["view"]
     assert (empty["ports"], empty["networks"], empty["remote_ports"]) == ([], [], [])

@@ -334,8 +334,8 @@ def test_valid_rules(member: httpx.Client, attrs: dict, stored: tuple):
     ({"direction": "sideways"}, 400, "HTTPBadRequest",
      "Invalid input for direction. Reason: 'sideways' is not in ['ingress', 'egress']."),
     ({"colour": "red"}, 400, "HTTPBadRequest", "Unrecognized attribute(s) 'colour'"),
-    ({"remote_address_group_id": str(uuid.UUID(int=1))}, 400, "HTTPBadRequest",
-     "Attribute 'remote_address_group_id' not allowed in POST"),
+    ({"remote_address_group_id": str(uuid.UUID(int=1))}, 404, "AddressGroupNotFound",
+     f"Address group {uuid.UUID(int=1)} could not be found."),
     ({"remote_group_id": str(uuid.UUID(int=7))}, 404, "SecurityGroupNotFound",
      f"Security group {uuid.UUID(int=7)} does not exist"),
 ])

@@ -240,3 +240,40 @@ def test_dhcp_server_replies_from_a_vm_are_dropped(lab: LabCli, net: dict) -> No
     out = v4(lab, "out")
     assert reaches(lab, "a", "out", out, "udp", 68, source_port=1067)  # any other source port passes
     assert not reaches(lab, "a", "out", out, "udp", 68, source_port=67)  # a DHCP server's reply does not
+
+
+def test_an_address_group_admits_its_addresses_and_follows_their_changes(lab: LabCli, default_group: str,
+                                                                         opened: list) -> None:
+    """Rules naming an address group (address-group): ``out`` reaches ``a`` while its addresses
+    are in the group, per family, and no longer once one is removed; nothing about a port changes."""
+    out4, out6, a4, a6 = v4(lab, "out"), v6(lab, "out"), v4(lab, "a"), v6(lab, "a")
+    assert not ping(lab, "out", a4) and not ping(lab, "out", a6)
+    revision = port(lab, lab.vms()["a"]["port_id"])["revision_number"]
+    with lab.api() as api:
+        response = api.post("/address-groups", json={"address_group": {
+            "name": "outside", "addresses": [f"{out4}/32", f"{out6}/128", "192.0.2.0/24"]}})
+        assert response.status_code == 201, response.text
+        ag = response.json()["address_group"]
+    try:
+        opened.append(rule(lab, default_group, protocol="icmp", ethertype="IPv4",
+                           remote_address_group_id=ag["id"])["id"])
+        opened.append(rule(lab, default_group, protocol="ipv6-icmp", ethertype="IPv6",
+                           remote_address_group_id=ag["id"])["id"])
+        eventually(lambda: ping(lab, "out", a4), 10, "ICMP from an address in the group")
+        eventually(lambda: ping(lab, "out", a6), 10, "ICMPv6 from an address in the group")
+        with lab.api() as api:
+            removed = api.put(f"/address-groups/{ag['id']}/remove_addresses", json={"addresses": [out4]})
+            assert removed.status_code == 200, removed.text
+        eventually(lambda: not ping(lab, "out", a4), 10, "ICMP cut once the address left the group")
+        assert ping(lab, "out", a6)  # the IPv6 address is still in the group
+        with lab.api() as api:
+            api.put(f"/address-groups/{ag['id']}/add_addresses",
+                    json={"addresses": [f"{out4.rsplit('.', 1)[0]}.0/24"]}).raise_for_status()
+        eventually(lambda: ping(lab, "out", a4), 10, "ICMP again from the network added to the group")
+        assert port(lab, lab.vms()["a"]["port_id"])["revision_number"] == revision  # no port changed
+    finally:
+        for rule_id in opened:
+            delete_rule(lab, rule_id)
+        opened.clear()
+        with lab.api() as api:
+            assert api.delete(f"/address-groups/{ag['id']}").status_code == 204

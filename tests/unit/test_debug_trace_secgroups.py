@@ -133,3 +133,13 @@ def test_describe() -> None:
     assert describe_rule(rule("r", remote_group_id=G2)) == f"ingress IPv4 any from group {G2}"
     assert inbound("icmp", icmp_type=3).describe() == "icmp type 3"
     assert inbound("47").describe() == "gre"
+
+
+def test_a_remote_address_group_admits_its_cidrs_only() -> None:
+    ag = "44444444-0000-4000-8000-000000000004"
+    rules = [rule("r1", protocol="tcp", remote_address_group_id=ag)]
+    members = {ag: ["10.0.0.0/29", "2001:db8::/64"]}
+    assert allowed_by(rules, inbound("tcp", 22), members=members) == "r1"  # 10.0.0.7 is in 10.0.0.0/29
+    assert allowed_by(rules, inbound("tcp", 22, src="10.0.0.9"), members=members) is None
+    assert allowed_by(rules, inbound("tcp", 22), members={ag: []}) is None  # an empty group admits nobody
+    assert describe_rule(rules[0]) == f"ingress IPv4 tcp from address group {ag}"

@@ -93,3 +93,30 @@ def test_ports_follow_their_binding(services: Services) -> None:
     services.ports.update(ADMIN, port["id"], {"binding:host_id": ""})
     unbound = services.hostviews.view(ADMIN, "a")
     assert (unbound.ports, unbound.networks) == ((), ())
+
+
+def test_address_groups_named_by_the_hosts_rules_come_with_their_addresses(services: Services) -> None:
+    register(services, "a", "10.0.0.1")
+    [net] = services.networks.create(ADMIN, [{"name": "n"}])
+    [group] = services.security_groups.create(ADMIN, [{"name": "g"}])
+    [ag, other] = services.address_groups.create(ADMIN, [
+        {"name": "ag", "addresses": ["10.7.0.9/24", "2001:db8::1/64"]},
+        {"name": "other", "addresses": ["192.0.2.0/24"]}])
+    add_ports(services, net["id"], "a", 3, group["id"])
+    without = statements(services, "a")
+    [rule] = services.security_group_rules.create(ADMIN, [{"security_group_id": group["id"], "direction": "ingress",
+                                                           "remote_address_group_id": ag["id"]}])
+    assert statements(services, "a") == without + 1  # one SELECT of the addresses, whatever their number
+    view = services.hostviews.view(ADMIN, "a")
+    assert [(a.id, a.addresses) for a in view.address_groups] == [(ag["id"], ("10.7.0.0/24", "2001:db8::/64"))]
+    [named] = [r for g in view.security_groups for r in g.rules if r.id == rule["id"]]
+    assert (named.remote_address_group_id, named.remote_group_id, named.remote_ip_prefix) == (ag["id"], None, None)
+    assert type(view).from_json(view.to_json()) == view  # what the agent rebuilds from the JSON it gets
+
+    services.address_groups.remove_addresses(ADMIN, ag["id"], ["10.7.0.0/24"])
+    after = services.hostviews.view(ADMIN, "a")
+    assert after.address_groups[0].addresses == ("2001:db8::/64",) and after.etag != view.etag
+    services.address_groups.add_addresses(ADMIN, other["id"], ["198.51.100.1"])  # no rule of a's names it
+    assert services.hostviews.view(ADMIN, "a").etag == after.etag
+    services.security_group_rules.delete(ADMIN, rule["id"])
+    assert services.hostviews.view(ADMIN, "a").address_groups == ()

@@ -23,7 +23,7 @@ from baryon.agent.drivers import netfilter
 from baryon.agent.plan.firewall import Rendering, conntrack_deletes, device_name, port_chain, render, render_from
 from baryon.agent.plan.firewall_rules import link_local, set_members, set_name
 from baryon.model.firewall import MAX_CHAIN_LEN, MAX_SET_LEN, ConntrackDelete, Ruleset
-from baryon.model.host import AddressPair, GroupMembers, HostView, Port, Rule, SecurityGroup
+from baryon.model.host import AddressGroup, AddressPair, GroupMembers, HostView, Port, Rule, SecurityGroup
 
 NET = "aaaaaaaa-0000-4000-8000-00000000000a"
 NET_UNWIRED = "bbbbbbbb-0000-4000-8000-00000000000b"
@@ -807,3 +807,55 @@ def test_conntrack_deletes_are_sorted_unique_and_name_protocols_as_conntrack_doe
         ct("ipv4", "udplite", IP1, None), ct("ipv6", "icmpv6", None, IP1_V6),
     )
     assert conntrack_deletes(before, web_view(), dict(ZONES)) == deletes
+
+
+# ---------------------------------------------------------------- remote address groups
+
+AG = "c0000000-0000-4000-8000-0000000000c4"
+AG_SET4, AG_SET6 = "NIPv4c0000000-0000-4000-8000-", "NIPv6c0000000-0000-4000-8000-"
+
+
+def ag_view(addresses: tuple[str, ...], *rules: Rule) -> HostView:
+    """VM1 in WEB alone, whose ``rules`` name address group AG (with ``addresses``)."""
+    return replace(view(vm(groups=(WEB,)), groups=(SecurityGroup(WEB, rules),), members={}),
+                   address_groups=(AddressGroup(AG, addresses),))
+
+
+def ag_rule(rule_id: str, direction: str, ethertype: str = "IPv4", protocol: str | None = None,
+            low: int | None = None, high: int | None = None) -> Rule:
+    return Rule(rule_id, direction, ethertype, protocol, low, high, None, None, remote_address_group_id=AG)
+
+
+def test_a_remote_address_group_admits_its_addresses_of_the_rules_family_through_its_set() -> None:
+    rs = render(ag_view(("192.0.2.0/24", "198.51.100.7/32", "2001:db8::/64"),
+                        ag_rule("a1", "ingress", "IPv4", "tcp", 22, 22), ag_rule("a2", "ingress", "IPv6"),
+                        ag_rule("a3", "egress", "IPv4", "udp", 53, 53)), ZONES)
+    assert group_rules(rs, "ipv4", "ingress") == (
+        f"-p tcp -m tcp --dport 22 -m set --match-set {AG_SET4} src -j RETURN",)
+    assert group_rules(rs, "ipv6", "ingress") == (f"-m set --match-set {AG_SET6} src -j RETURN",)
+    assert group_rules(rs, "ipv4", "egress") == (
+        f"-p udp -m udp --dport 53 -m set --match-set {AG_SET4} dst -j RETURN",)
+    assert group_rules(rs, "ipv6", "egress") == ()
+    assert rs.sets == {AG_SET4: ("ipv4", ("192.0.2.0/24", "198.51.100.7")), AG_SET6: ("ipv6", ("2001:db8::/64",))}
+
+
+def test_an_address_group_change_changes_its_set_only_and_an_empty_group_matches_nothing() -> None:
+    rules = (ag_rule("a1", "ingress", "IPv4", "icmp"),)
+    full, empty = render(ag_view(("10.9.0.5/32",), *rules), ZONES), render(ag_view((), *rules), ZONES)
+    assert full.chains == empty.chains and full.hooks == empty.hooks
+    assert full.sets == {AG_SET4: ("ipv4", ("10.9.0.5",))} and empty.sets == {AG_SET4: ("ipv4", ())}
+    assert render(ag_view(("::/0", "0.0.0.0/0"), *rules), ZONES).sets == {
+        AG_SET4: ("ipv4", ("0.0.0.0/1", "128.0.0.0/1"))}  # hash:net holds no /0; the IPv6 one is no IPv4 member
+    # A rule naming a group the view does not carry: its set exists, empty (as a remote group's).
+    assert render(replace(ag_view((), *rules), address_groups=()), ZONES).sets == {AG_SET4: ("ipv4", ())}
+
+
+def test_an_address_removed_from_a_group_deletes_the_entries_it_allowed() -> None:
+    rules = (ag_rule("a1", "ingress", "IPv4", "tcp", 22, 22),)
+    before = ag_view(("192.0.2.7/32", "198.51.100.0/24"), *rules)
+    assert conntrack_deletes(before, ag_view(("198.51.100.0/24",), *rules), ZONES) == (
+        ct("ipv4", "tcp", "192.0.2.7", IP1),)
+    assert conntrack_deletes(before, ag_view(("192.0.2.7/32",), *rules), ZONES) == (
+        ct("ipv4", "tcp", None, IP1),)  # a network: from anywhere (conntrack cannot match a network), as Neutron
+    assert conntrack_deletes(before, ag_view(("192.0.2.7/32", "198.51.100.0/24", "203.0.113.1/32"), *rules),
+                             ZONES) == ()

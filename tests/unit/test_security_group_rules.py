@@ -120,7 +120,8 @@ def test_no_prefix():
 def test_defaults():
     assert sgrules.validate(rule()) == {
         "direction": "ingress", "ethertype": "IPv4", "protocol": None, "port_range_min": None,
-        "port_range_max": None, "remote_ip_prefix": None, "remote_group_id": None, "security_group_id": "g",
+        "port_range_max": None, "remote_ip_prefix": None, "remote_group_id": None, "remote_address_group_id": None,
+        "security_group_id": "g",
     }
 
 
@@ -220,6 +221,18 @@ def test_remote_group_or_prefix_not_both():
     assert sgrules.validate(rule(remote_group_id="other"))["remote_group_id"] == "other"
 
 
+@pytest.mark.parametrize("other", [{"remote_ip_prefix": "10.0.0.0/8"}, {"remote_group_id": "other"},
+                                   {"remote_ip_prefix": "10.0.0.0/8", "remote_group_id": "other"}])
+def test_remote_address_group_excludes_the_other_remotes(other):
+    if len(other) == 2:  # Neutron checks the prefix and the group first
+        rejected(errors.SecurityGroupRemoteGroupAndRemoteIpPrefix, remote_address_group_id="ag", **other)
+        return
+    error = rejected(errors.SecurityGroupMultipleRemoteEntites, remote_address_group_id="ag", **other)
+    assert error.status == 400
+    assert str(error) == "Only one of remote_ip_prefix or remote_group_id or remote_address_group_id may be provided."
+    assert sgrules.validate(rule(remote_address_group_id="ag"))["remote_address_group_id"] == "ag"
+
+
 def test_ports_are_checked_before_prefixes():
     # Neutron's order: ICMP canonical form, ports, prefix, ethertype/protocol, remote.
     rejected(errors.SecurityGroupInvalidPortRange, protocol="tcp", port_range_min=5, port_range_max=4,
@@ -260,6 +273,9 @@ def test_same_rule(a, b):
     ({"remote_ip_prefix": "10.0.0.0/24"}, {"remote_ip_prefix": "10.0.0.0/25"}),
     ({}, {"remote_group_id": "x"}),
     ({"remote_ip_prefix": "10.0.0.0/8"}, {"remote_group_id": "x"}),
+    ({}, {"remote_address_group_id": "x"}),
+    ({"remote_address_group_id": "x"}, {"remote_address_group_id": "y"}),
+    ({"remote_group_id": "x"}, {"remote_address_group_id": "x"}),
 ])
 def test_different_rules(a, b):
     assert not same(a, b)

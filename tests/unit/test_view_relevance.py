@@ -17,6 +17,7 @@ from sqlalchemy import delete
 
 from baryon.db.models import Change
 from baryon.model import scope
+from baryon.model.host import AddressGroup, HostView
 from baryon.model.scope import ALL
 from baryon.service.agents import AGENT_TYPE_DHCP, AGENT_TYPE_L3, AGENT_TYPE_OVS
 from baryon.service.context import Context
@@ -148,6 +149,35 @@ def test_a_change_concerns_the_views_it_can_change_and_no_other(world: World, na
     assert concerned(world, change) == expected, name
 
 
+def with_address_group(world: World) -> tuple[dict, dict]:
+    """Address group ``ag`` named by a rule of c's group ``watcher``; ``idle``, named by none."""
+    [ag, idle] = world.s.address_groups.create(ADMIN, [{"name": "ag", "addresses": ["192.0.2.0/24"]},
+                                                       {"name": "idle", "addresses": ["198.51.100.0/24"]}])
+    world.s.security_group_rules.create(ADMIN, [{"security_group_id": world.watcher["id"], "direction": "ingress",
+                                                 "remote_address_group_id": ag["id"]}])
+    return ag, idle
+
+
+@pytest.mark.parametrize(("name", "change", "expected"), [
+    ("addresses added", lambda w, ag, _: w.s.address_groups.add_addresses(ADMIN, ag["id"], ["203.0.113.7"]),
+     {("ovs", "c")} | L3),
+    ("addresses removed", lambda w, ag, _: w.s.address_groups.remove_addresses(ADMIN, ag["id"], ["192.0.2.0/24"]),
+     {("ovs", "c")} | L3),
+    ("group renamed", lambda w, ag, _: w.s.address_groups.update(ADMIN, ag["id"], {"name": "x", "description": "y"}),
+     L3),
+    ("unused group's addresses", lambda w, _, idle: w.s.address_groups.add_addresses(ADMIN, idle["id"], ["::/0"]),
+     L3),
+    ("unused group deleted", lambda w, _, idle: w.s.address_groups.delete(ADMIN, idle["id"]), L3),
+    ("a rule of a's and b's group names it", lambda w, ag, _: w.s.security_group_rules.create(ADMIN, [{
+        "security_group_id": w.g["id"], "direction": "ingress", "remote_address_group_id": ag["id"]}]),
+     {("ovs", "a"), ("ovs", "b")} | L3),
+])
+def test_an_address_group_change_concerns_the_hosts_whose_rules_name_it(world: World, name: str,
+                                                                        change: Callable, expected: set) -> None:
+    ag, idle = with_address_group(world)
+    assert concerned(world, lambda w: change(w, ag, idle)) == expected, name
+
+
 def test_a_port_on_a_host_that_joins_a_network_of_another(world: World) -> None:
     """c had no port on n1: a port of c on n1 concerns a and b (l2population) and c itself."""
     assert concerned(world, lambda w: w.port(w.n1, "c", w.g2)) == OVS | {("dhcp", "net")} | L3
@@ -200,6 +230,16 @@ def test_scope_rules_on_bodies() -> None:
     assert scope.touches("subnetpool", "update", {"id": "s", "prefixes": ["10.0.0.0/8"]},
                          {"id": "s", "prefixes": ["10.0.0.0/8", "172.16.0.0/12"]}) == frozenset()
     assert scope.touches("address_scope", "create", None, {"id": "a"}) == frozenset()
+    group = {"id": "x", "name": "n", "description": "", "addresses": ["10.0.0.0/8"], "revision_number": 1}
+    assert scope.touches("address_group", "create", None, group) == {("ag", "x")}
+    assert scope.touches("address_group", "update", group, {**group, "name": "m", "revision_number": 2}) == frozenset()
+    assert scope.touches("address_group", "update", group, {**group, "addresses": []}) == {("ag", "x")}
+    assert scope.touches("address_group", "update", group, None) is ALL
+    assert scope.touches("address_group", "delete", group, None) == {("ag", "x")}
+    view = HostView("h", address_groups=(AddressGroup("x", ("10.0.0.0/8",)),))
+    assert ("ag", "x") in scope.host_view_scope(view) and ("ag", "y") not in scope.host_view_scope(view)
+    assert scope.concerns(frozenset({("ag", "x")}), scope.host_view_scope(view))
+    assert not scope.concerns(frozenset({("ag", "y")}), scope.host_view_scope(view))
     assert scope.union([frozenset({("a",)}), frozenset({("b",)})]) == {("a",), ("b",)}
     assert scope.union([frozenset({("a",)}), ALL]) is ALL
     assert scope.concerns(frozenset(), ALL) and not scope.concerns(frozenset(), frozenset({("a",)}))

@@ -39,7 +39,8 @@ For each family ("ipv4", "ipv6"), in tables "filter" and "raw" (``CHAIN_PREFIX``
 
 Sets: one per (remote group, family) that a rule of a filtered port names, even when empty, so
 that a change of membership is a set update only: the rules, and their number, never depend on
-the members.
+the members. A remote address group is one such group: its set holds its CIDRs of the family, so
+adding or removing an address changes the set and nothing else.
 
 ``render_from(view, zones, previous) -> Rendering``: the same ruleset, with what it was made of
 (each port's rules under the inputs they came from, each set's members under its addresses):
@@ -76,7 +77,7 @@ from dataclasses import dataclass, field
 from baryon.agent.plan.firewall_conntrack import MAX_REMOTES, conntrack_deletes
 from baryon.agent.plan.firewall_rules import (EGRESS, INGRESS, IPV4, IPV6, Matches, addresses, group_key, is_filtered,
                                               is_trusted, link_local, match_rule, network, port_matches, port_stateful,
-                                              set_members, set_name)
+                                              remote_members, set_members, set_name)
 from baryon.model.firewall import CHAIN_PREFIX, FAMILIES, Ruleset
 from baryon.model.host import HostView, Port
 
@@ -163,7 +164,7 @@ class _Host:
     filtered: tuple[_PortPlan, ...]  # by port id
     trusted: tuple[Port, ...]
     unfiltered: tuple[Port, ...]
-    members: dict[str, tuple[str, ...]]  # group id -> addresses
+    members: dict[str, tuple[str, ...]]  # group id (or address group id) -> addresses
     matches: dict[tuple[str, ...], Matches]  # the filtered ports' lists of groups -> their matches
 
 
@@ -190,9 +191,7 @@ def _index(view: HostView, zones: Mapping[str, int], known: Mapping[tuple[str, .
                     matches = known[key]
                 by_groups[key] = matches
             filtered.append(_PortPlan(port, zone, port_stateful(port, groups), matches))
-    members: dict[str, set[str]] = {}
-    for entry in view.group_members:
-        members.setdefault(entry.security_group_id, set()).update(entry.addresses)
+    members = remote_members(view)
     return _Host(tuple(filtered), tuple(trusted), tuple(unfiltered),
                  {gid: tuple(sorted(addresses)) for gid, addresses in sorted(members.items())}, by_groups)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from baryon.agent.plan.firewall_rules import (INGRESS, Matches, Network, SgMatch, addresses, conntrack_protocol,
                                               group_key, is_filtered, network, port_matches, port_stateful,
-                                              set_member, set_members)
+                                              remote_members, set_member, set_members)
 from baryon.model.firewall import FAMILIES, ConntrackDelete
 from baryon.model.host import HostView, Port
 
@@ -166,9 +166,7 @@ class _Allowances:
 
     def __init__(self, view: HostView) -> None:
         self.groups = {g.id: g for g in view.security_groups}
-        self._members: dict[str, set[str]] = {}
-        for entry in view.group_members:
-            self._members.setdefault(entry.security_group_id, set()).update(entry.addresses)
+        self._members = remote_members(view)
         self._cache: dict[tuple[str, ...], frozenset[_Allowance]] = {}
         self._printed: dict[tuple[str, str], frozenset[str]] = {}
         self._networks: dict[tuple[str, str], list[Network | None]] = {}

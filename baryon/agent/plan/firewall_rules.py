@@ -13,6 +13,7 @@ defined here. Nothing here does I/O.
   and in the form ``iptables-save`` 1.8.9 prints it (so that rendered and observed chains compare
   equal): ``[-s|-d PREFIX] [-p PROTO [-m MODULE]] [PORTS|ICMP TYPE] [-m set --match-set NAME
   src|dst] -j RETURN``.
+- ``remote_members(view)``: the addresses behind each remote group or remote address group.
 - ``set_name(group_id, family)``: Neutron's ipset name, ``NIPv4``/``NIPv6`` + the group id, cut
   to 29 characters (ipset's 31 less Neutron's swap suffix ``-n``).
 - ``is_trusted(port)``, ``is_filtered(port)``, ``group_key(port)``, ``port_matches(port, groups)``
@@ -38,7 +39,7 @@ import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from baryon.model.host import Port, Rule, SecurityGroup
+from baryon.model.host import HostView, Port, Rule, SecurityGroup
 
 IPV4, IPV6 = "ipv4", "ipv6"
 INGRESS, EGRESS = "ingress", "egress"
@@ -103,7 +104,7 @@ class SgMatch:
     low: int | None = None
     high: int | None = None
     remote_prefix: str | None = None
-    remote_group: str | None = None
+    remote_group: str | None = None  # a remote security group's or address group's id: its set's
 
 
 Matches = dict[tuple[str, str], tuple[SgMatch, ...]]  # (family, direction) -> the rules, in order
@@ -125,13 +126,13 @@ def normalize(rule: Rule) -> SgMatch | None:
     if ports is None:
         return None
     prefix: str | None = None
-    if rule.remote_group_id is None and rule.remote_ip_prefix is not None:
+    remote = rule.remote_group_id or rule.remote_address_group_id
+    if remote is None and rule.remote_ip_prefix is not None:
         net = network(rule.remote_ip_prefix)
         if net is None or _family(net) != family:
             return None
         prefix = None if net.prefixlen == 0 else str(net)
-    return SgMatch(family, rule.direction, protocol, *ports, remote_prefix=prefix,
-                   remote_group=rule.remote_group_id)
+    return SgMatch(family, rule.direction, protocol, *ports, remote_prefix=prefix, remote_group=remote)
 
 
 def iptables_protocol(protocol: str | None, family: str) -> tuple[bool, str | None]:
@@ -260,6 +261,18 @@ def port_stateful(port: Port, groups: Mapping[str, SecurityGroup]) -> bool:
 
 
 # ---------------------------------------------------------------- sets and addresses
+
+
+def remote_members(view: HostView) -> dict[str, set[str]]:
+    """The addresses behind each id a rule's ``remote_group`` may name: a remote security group's
+    members (fixed IPs, allowed address pairs), an address group's CIDRs. NOTE: one namespace, as
+    Neutron's ipsets: the ids are UUIDs of two tables, and a set is named by the id alone."""
+    members: dict[str, set[str]] = {}
+    for entry in view.group_members:
+        members.setdefault(entry.security_group_id, set()).update(entry.addresses)
+    for group in view.address_groups:
+        members.setdefault(group.id, set()).update(group.addresses)
+    return members
 
 
 def set_name(group_id: str, family: str) -> str:

@@ -74,6 +74,9 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
                                         "Add ip_availability_details attribute to network-ip-availabilities resource."),
     "tag-ports-during-bulk-creation": ("Tag Ports During Bulk Creation", "Allow to tag ports during bulk creation"),
     "port-mac-address-regenerate": ("Neutron Port MAC address regenerate", "Network port MAC address regenerate"),
+    "address-group": ("Address group", "Support address group"),
+    "security-groups-remote-address-group": ("Remote address group id field for security group rules",
+                                             "Add new field of remote address group id in SG rules"),
 }
 
 

@@ -1,5 +1,5 @@
 """Security group and rule attributes (neutron's security-group, stateful-security-group,
-security-groups-normalized-cidr). A rule's protocol, ports, ethertype and prefix convert with the
+security-groups-normalized-cidr, security-groups-remote-address-group). A rule's protocol, ports, ethertype and prefix convert with the
 pure ``sgrules`` converters, which raise Neutron's typed errors (as its ``convert_to`` functions)."""
 
 from baryon.api.schemas.types import (
@@ -53,7 +53,7 @@ RULE_ATTRS: dict[str, Attr] = {
     "remote_ip_prefix": Attr(PREFIX, allow_put=False, filter_convert=str),
     # NOTE: as neutron-lib, no UUID check: a group that does not exist, whatever its id, is a 404.
     "remote_group_id": Attr(nullable(string(255)), allow_put=False, filter_convert=uuid_filter),
-    # NOTE: address groups are not served: the attribute is always null and can't be set.
-    "remote_address_group_id": Attr(nullable(uuid_str), **_READ_ONLY, filter_convert=uuid_filter),
+    # security-groups-remote-address-group: the rule's remote end is an address group's CIDRs.
+    "remote_address_group_id": Attr(nullable(uuid_str), allow_put=False, filter_convert=uuid_filter),
     "normalized_cidr": Attr(nullable(string(64)), **_READ_ONLY, filter=False),
 }
