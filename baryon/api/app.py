@@ -30,6 +30,8 @@ from baryon.api.routes import addressgroups as addressgroup_routes
 from baryon.api.schemas import agent, floatingip, network, port, router, security_group, subnet
 from baryon.api.schemas import address_scope, subnetpool
 from baryon.api.schemas import address_group
+from baryon.api.routes import flavors as flavor_routes, serviceproviders as serviceprovider_routes
+from baryon.api.schemas import flavor
 from baryon.api.watch import SeqWatch, stop_waits_on_exit_signals
 from baryon.db.engine import Database
 from baryon.service import agents as agents_service
@@ -38,6 +40,7 @@ from baryon.service import securitygroups as sg_service
 from baryon.service import floatingips as floatingips_service, routers as routers_service
 from baryon.service import addressscopes as addressscopes_service, subnetpools as subnetpools_service
 from baryon.service import addressgroups as addressgroups_service
+from baryon.service import flavors as flavors_service
 from baryon.service.fippools import FloatingIPPools
 from baryon.service.ipavailability import IpAvailability
 from baryon.service.metrics import StateCollector
@@ -61,6 +64,10 @@ COLLECTIONS = [
                          addressscopes_service.LISTING, path="address-scopes", taggable=False),
     resources.Collection("address_group", "address_groups", address_group.ATTRS, "address_groups",
                          addressgroups_service.LISTING, path="address-groups", taggable=False),
+    resources.Collection("flavor", "flavors", flavor.FLAVOR_ATTRS, "flavors", flavors_service.FLAVOR_LISTING,
+                         taggable=False),
+    resources.Collection("service_profile", "service_profiles", flavor.SERVICE_PROFILE_ATTRS, "service_profiles",
+                         flavors_service.PROFILE_LISTING, taggable=False),
 ]
 
 
@@ -78,6 +85,8 @@ def create_app(settings: config.Settings, db: Database | None = None) -> Starlet
     routes += ipavailability_routes.routes(IpAvailability(services.env))  # network-ip-availability
     routes += fippool_routes.routes(FloatingIPPools(services.env))  # floatingip-pools
     routes += addressgroup_routes.routes(services)  # address-group's add_addresses / remove_addresses
+    routes += flavor_routes.routes(services.flavors)  # flavors: a flavor's service profile bindings
+    routes += serviceprovider_routes.routes()  # service-type
     routes += agentapi.routes(services, SeqWatch(services.env.bell, services.hostviews.last_seq))
     routes += metrics.routes(StateCollector(services.env, services.hostviews.realised))  # GET /metrics, unauthenticated (api.metrics)
     routes += topology_routes.routes(services, SeqWatch(services.env.bell, services.hostviews.last_seq), COLLECTIONS)

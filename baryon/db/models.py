@@ -268,6 +268,8 @@ class Router(StandardAttrs, Base):
     status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
     gw_port_id: Mapped[str | None] = mapped_column(ForeignKey("ports.id", ondelete="SET NULL"), nullable=True)
+    # l3-flavors: the flavor the router was made with (no foreign key: see service.flavors)
+    flavor_id: Mapped[str | None] = mapped_column(UUID, nullable=True, index=True)
 
     ports: Mapped[list[RouterPort]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     routes: Mapped[list[RouterRoute]] = relationship(
@@ -451,3 +453,40 @@ class AddressAssociation(Base):
     address_group_id: Mapped[str] = mapped_column(ForeignKey("address_groups.id", ondelete="CASCADE"),
                                                   primary_key=True)
     address: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Flavor(Base):
+    """A service flavor (flavors): what an operator offers for a service type, served by the
+    service profiles bound to it. No project and no standard attributes, as in Neutron. Routers
+    made with it hold its id (``routers.flavor_id``); a router create locks this row ``FOR SHARE``
+    and a flavor delete ``FOR UPDATE``, so a flavor in use is never deleted."""
+
+    __tablename__ = "flavors"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, default="")
+    description: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    service_type: Mapped[str] = mapped_column(String(36))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ServiceProfile(Base):
+    """A service profile (flavors): a provider's ``driver`` and/or free-form ``metainfo``."""
+
+    __tablename__ = "service_profiles"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    description: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    driver: Mapped[str] = mapped_column(String(1024), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    metainfo: Mapped[str | None] = mapped_column(String(4096), nullable=True)
+
+
+class FlavorServiceProfile(Base):
+    """A flavor's binding to a service profile: gone with the flavor; a bound profile cannot
+    be deleted (the foreign key refuses it; the service says 409 first)."""
+
+    __tablename__ = "flavor_service_profiles"
+
+    flavor_id: Mapped[str] = mapped_column(ForeignKey("flavors.id", ondelete="CASCADE"), primary_key=True)
+    service_profile_id: Mapped[str] = mapped_column(ForeignKey("service_profiles.id"), primary_key=True, index=True)

@@ -79,8 +79,9 @@ AGENT_VIEW_CONFIG = ("tunneling_ip", "tunnel_types", "bridge_mappings")
 DHCP_BINDING = "network_dhcp_agent_binding"
 L3_BINDING = "router_l3_agent_binding"
 # Resources no Open vSwitch or DHCP view reads (the L3 view depends on everything anyway): a
-# subnet pool or an address scope reaches agents only through the subnets made from it.
-UNSEEN = frozenset({"router", "floatingip", L3_BINDING, "subnetpool", "address_scope"})
+# subnet pool or an address scope reaches agents only through the subnets made from it; flavors
+# and service profiles, through nothing (a router only shows its flavor_id).
+UNSEEN = frozenset({"router", "floatingip", L3_BINDING, "subnetpool", "address_scope", "flavor", "service_profile"})
 ADDRESS_GROUP = "address_group"
 
 

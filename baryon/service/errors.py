@@ -574,3 +574,50 @@ class SecurityGroupMultipleRemoteEntites(InvalidInput):
     """NOTE: Neutron's spelling of the class name (what clients see as the type)."""
 
     message = "Only one of remote_ip_prefix or remote_group_id or remote_address_group_id may be provided."
+
+
+# ---------------------------------------------------------------- flavors and service types (neutron-lib flavors)
+
+
+class FlavorNotFound(NotFound):
+    message = "Flavor %(flavor_id)s could not be found."
+
+
+class FlavorInUse(Conflict):
+    message = "Flavor %(flavor_id)s is used by some service instance."
+
+
+class ServiceProfileNotFound(NotFound):
+    message = "Service Profile %(sp_id)s could not be found."
+
+
+class ServiceProfileInUse(Conflict):
+    message = "Service Profile %(sp_id)s is used by some service instance."
+
+
+class FlavorServiceProfileBindingExists(Conflict):
+    message = "Service Profile %(sp_id)s is already associated with flavor %(fl_id)s."
+
+
+class FlavorServiceProfileBindingNotFound(NotFound):
+    message = "Service Profile %(sp_id)s is not associated with flavor %(fl_id)s."
+
+
+class ServiceProfileDriverNotFound(NotFound):
+    message = "Service Profile driver %(driver)s could not be found."
+
+
+class ServiceProfileEmpty(InvalidInput):
+    message = "Service Profile needs either a driver or metainfo."
+
+
+class FlavorDisabled(ServiceUnavailable):
+    message = "Flavor is not enabled."
+
+
+class ServiceProfileDisabled(ServiceUnavailable):
+    message = "Service Profile is not enabled."
+
+
+class InvalidServiceType(InvalidInput):
+    message = "Invalid service type: %(service_type)s."

@@ -22,6 +22,9 @@ route's nexthop needs cannot be removed (409).
 ``ha`` and ``distributed`` are reported false to admins: Baryon's routers are legacy routers on
 one L3 agent; asking for true is a 400.
 
+``flavor_id`` (l3-flavors): a router may be made with an L3_ROUTER_NAT flavor (checked by
+``flavors.router_flavor``), which it shows ever after; the flavor cannot be deleted meanwhile.
+
 Scheduling (``l3scheduler``, given as ``scheduler``): a router is placed on an L3 agent when it is
 created, and when it gets a gateway or an interface while no agent hosts it; its ports are
 created on (or moved to) that agent's host.
@@ -51,6 +54,7 @@ from baryon.db import models as m
 from baryon.service import (
     bindings, errors, feed, l3, l3ports, networks as networks_service, query, quotas, render, router_interfaces, tags,
 )
+from baryon.service import flavors
 from baryon.service.base import Env, bump, check_revision, record_update, require_write, stamp_new
 from baryon.service.context import Context
 
@@ -116,7 +120,7 @@ def bodies(session: Session, rows: list[m.Router]) -> list[dict]:
                        for r in sorted(row.routes, key=lambda r: (r.destination, r.nexthop))],
             "ha": False, "distributed": False, "tags": tag_map.get(row.id, []),
             "created_at": render.ts(row.created_at), "updated_at": render.ts(row.updated_at),
-            "revision_number": row.revision_number,
+            "revision_number": row.revision_number, "flavor_id": row.flavor_id,
         })
     return result
 
@@ -184,6 +188,8 @@ class Routers:
         row.status, row.status_reason = ALLOCATING, UNSCHEDULED
         row.enable_snat = self.env.settings.DEFAULT.enable_snat_by_default
         row.gw_port_id = None
+        # l3-flavors: its profile's provider must be one Baryon has (single_node, what it builds)
+        row.flavor_id = flavors.router_flavor(session, attrs["flavor_id"]).id if attrs.get("flavor_id") else None
         row.ports, row.routes = [], []
         session.add(row)
         session.flush()

@@ -12,6 +12,7 @@ from baryon.service import (
 )
 from baryon.service import addressscopes, subnetpools
 from baryon.service import addressgroups
+from baryon.service import flavors
 from baryon.service.agents import Agents, HookChain
 from baryon.service.agentschedulers import AgentSchedulers
 from baryon.service.base import Env
@@ -43,6 +44,8 @@ class Services:
     subnetpools: subnetpools.SubnetPools
     address_scopes: addressscopes.AddressScopes
     address_groups: addressgroups.AddressGroups
+    flavors: flavors.Flavors
+    service_profiles: flavors.ServiceProfiles
 
     @classmethod
     def create(cls, settings: Settings, db: Database) -> "Services":
@@ -74,4 +77,5 @@ class Services:
                    quotas=quotas.Quotas(env), routers=rtrs, floatingips=fips,
                    hostviews=views, status_reports=StatusReports(env, prts),
                    subnetpools=pools, address_scopes=addressscopes.AddressScopes(env),
-                   address_groups=addressgroups.AddressGroups(env))
+                   address_groups=addressgroups.AddressGroups(env),
+                   flavors=flavors.Flavors(env), service_profiles=flavors.ServiceProfiles(env))

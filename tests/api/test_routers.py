@@ -25,7 +25,8 @@ from tests.api.test_concurrency import CLIENTS, all_at_once
 from tests.support.server import BaryonServer
 
 MEMBER_KEYS = {"id", "name", "description", "project_id", "tenant_id", "admin_state_up", "status", "status_reason",
-               "external_gateway_info", "routes", "tags", "created_at", "updated_at", "revision_number"}
+               "external_gateway_info", "routes", "tags", "created_at", "updated_at", "revision_number",
+               "flavor_id"}  # l3-flavors
 INFO_KEYS = {"id", "tenant_id", "project_id", "port_id", "network_id", "subnet_id", "subnet_ids"}
 
 

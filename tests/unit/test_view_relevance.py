@@ -243,3 +243,9 @@ def test_scope_rules_on_bodies() -> None:
     assert scope.union([frozenset({("a",)}), frozenset({("b",)})]) == {("a",), ("b",)}
     assert scope.union([frozenset({("a",)}), ALL]) is ALL
     assert scope.concerns(frozenset(), ALL) and not scope.concerns(frozenset(), frozenset({("a",)}))
+
+
+def test_flavors_and_service_profiles_concern_no_view() -> None:
+    flavor = {"id": "f", "service_type": "L3_ROUTER_NAT", "enabled": True, "service_profiles": []}
+    assert scope.touches("flavor", "update", flavor, {**flavor, "service_profiles": ["s"]}) == frozenset()
+    assert scope.touches("service_profile", "delete", {"id": "s", "driver": ""}, None) == frozenset()

@@ -77,6 +77,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "address-group": ("Address group", "Support address group"),
     "security-groups-remote-address-group": ("Remote address group id field for security group rules",
                                              "Add new field of remote address group id in SG rules"),
+    "flavors": ("Neutron Service Flavors", "Flavor specification for Neutron advanced services."),
+    "service-type": ("Neutron Service Type Management",
+                     "API for retrieving service providers for Neutron advanced services"),
+    "l3-flavors": ("Router Flavor Extension", "Flavor support for routers."),
 }
 
 

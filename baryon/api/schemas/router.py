@@ -66,6 +66,8 @@ ATTRS: dict[str, Attr] = {
     "routes": Attr(routes, allow_post=False, filter=False),
     "ha": Attr(boolean, admin_write=True, admin_read=True, filter=False),
     "distributed": Attr(boolean, admin_write=True, admin_read=True, filter=False),
+    # l3-flavors: set on create only; null when the router was made without a flavor
+    "flavor_id": Attr(nullable(uuid_str), allow_put=False, filter=False),
 }
 
 
