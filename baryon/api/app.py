@@ -32,6 +32,7 @@ from baryon.api.schemas import address_scope, subnetpool
 from baryon.api.schemas import address_group
 from baryon.api.routes import flavors as flavor_routes, serviceproviders as serviceprovider_routes
 from baryon.api.schemas import flavor
+from baryon.api.schemas import default_security_group_rule
 from baryon.api.watch import SeqWatch, stop_waits_on_exit_signals
 from baryon.db.engine import Database
 from baryon.service import agents as agents_service
@@ -41,6 +42,7 @@ from baryon.service import floatingips as floatingips_service, routers as router
 from baryon.service import addressscopes as addressscopes_service, subnetpools as subnetpools_service
 from baryon.service import addressgroups as addressgroups_service
 from baryon.service import flavors as flavors_service
+from baryon.service import defaultsgrules as defaultsgrules_service
 from baryon.service.fippools import FloatingIPPools
 from baryon.service.ipavailability import IpAvailability
 from baryon.service.metrics import StateCollector
@@ -68,6 +70,10 @@ COLLECTIONS = [
                          taggable=False),
     resources.Collection("service_profile", "service_profiles", flavor.SERVICE_PROFILE_ATTRS, "service_profiles",
                          flavors_service.PROFILE_LISTING, taggable=False),
+    resources.Collection("default_security_group_rule", "default_security_group_rules",
+                         default_security_group_rule.ATTRS, "default_security_group_rules",
+                         defaultsgrules_service.LISTING, path="default-security-group-rules", updatable=False,
+                         taggable=False),
 ]
 
 

@@ -490,3 +490,46 @@ class FlavorServiceProfile(Base):
 
     flavor_id: Mapped[str] = mapped_column(ForeignKey("flavors.id", ondelete="CASCADE"), primary_key=True)
     service_profile_id: Mapped[str] = mapped_column(ForeignKey("service_profiles.id"), primary_key=True, index=True)
+
+
+class DefaultSecurityGroupRule(Base):
+    """A rule of the template new security groups get their rules from (security-groups-default-rules).
+
+    ``remote_group_id`` is free text: "PARENT" (the new group itself) or a group's id. The database
+    refuses two templates that would give the same rule to the same kind of group:
+    ``default_key`` (set when ``used_in_default_sg``) and ``non_default_key`` (set when
+    ``used_in_non_default_sg``) are unique, both ``sgtemplates.key`` of the rule."""
+
+    __tablename__ = "default_security_group_rules"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    ethertype: Mapped[str] = mapped_column(String(8))
+    protocol: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    port_range_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    port_range_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    remote_group_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    remote_address_group_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    description: Mapped[str] = mapped_column(NAME, default="")
+    used_in_default_sg: Mapped[bool] = mapped_column(Boolean)
+    used_in_non_default_sg: Mapped[bool] = mapped_column(Boolean)
+    default_key: Mapped[str | None] = mapped_column(String(255), nullable=True, unique=True)
+    non_default_key: Mapped[str | None] = mapped_column(String(255), nullable=True, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class SubnetServiceType(Base):
+    """A device owner a subnet's addresses are reserved for (subnet-service-types)."""
+
+    __tablename__ = "subnet_service_types"
+
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True)
+    service_type: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+# NOTE: declared here rather than in ``Subnet`` so this extension's schema stays in one place.
+Subnet.service_type_rows = relationship(  # type: ignore[attr-defined]
+    SubnetServiceType, cascade="all, delete-orphan", order_by=SubnetServiceType.position, lazy="selectin")

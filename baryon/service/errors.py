@@ -621,3 +621,28 @@ class ServiceProfileDisabled(ServiceUnavailable):
 
 class InvalidServiceType(InvalidInput):
     message = "Invalid service type: %(service_type)s."
+
+
+class DefaultSecurityGroupRuleNotFound(NotFound):
+    message = "Default Security Group rule %(id)s does not exist"
+
+
+class DefaultSecurityGroupRuleExists(Conflict):
+    message = "Default Security group rule already exists. Rule id is %(rule_id)s."
+
+
+class DuplicateDefaultSgRuleInPost(Conflict):
+    message = "Duplicate Default Security Group Rule in POST."
+
+
+class InvalidSubnetServiceType(InvalidInput):
+    message = "Subnet service type %(service_type)s does not correspond to a valid device owner."
+
+
+class InvalidInputSubnetServiceType(InvalidInput):
+    message = "Subnet service type %(service_type)s is not a string."
+
+
+class IpAddressGenerationFailureNoMatchingSubnet(IpAddressGenerationFailure):
+    message = ("No valid service subnet for the given device owner, network %(network_id)s, service type "
+               "%(service_type)s.")

@@ -8,7 +8,9 @@ creators never share an address or a MAC, and never see a 500.
 Without ``fixed_ips``, a port gets one address from the first IPv4 subnet that has one free,
 one from the first stateful IPv6 subnet, and its EUI-64 address on every SLAAC subnet — as
 Neutron does. DHCP ports take the lowest free address; others a random one among the lowest
-free ones (fewer collisions between concurrent creators).
+free ones (fewer collisions between concurrent creators). Only the subnets whose service types
+admit the port's device owner are used, those reserved for it first (``servicetypes``); on a
+network with subnets but none for it, the port is refused, as in Neutron.
 
 Binding (``ml2.bind_port``): a port with ``binding:host_id`` binds (``binding:vif_type`` ovs, the
 segment recorded in ``binding_segment_id``) when that host's Open vSwitch agent is alive and
@@ -28,10 +30,15 @@ from sqlalchemy.orm import Session, lazyload
 
 from baryon.db import models as m
 from baryon.service import agents, errors, feed, ipam, l3, ml2, query, quotas, render, securitygroups, tags
+from baryon.service import servicetypes
 from baryon.service.base import Env, check_revision, record_update, require_write, stamp_new
 from baryon.service.context import Context
 from baryon.service.networks import load_visible as load_visible_network
 from baryon.service.subnets import pools_of
+
+
+def _service_types(subnet: m.Subnet) -> list[str]:
+    return [t.service_type for t in subnet.service_type_rows]  # type: ignore[attr-defined]
 
 
 # Pools larger than this are probed at random before being read whole (see Ports._pick).
@@ -258,9 +265,14 @@ class Ports:
                   keep: set[tuple[str, str]] = frozenset()) -> None:  # type: ignore[assignment]
         """Give ``row`` the addresses ``requested`` (or the defaults when None). ``keep`` holds the
         (subnet_id, ip) pairs the port already has and may keep, on update."""
-        subnets = list(session.execute(select(m.Subnet).where(m.Subnet.network_id == network.id)
-                                       .options(lazyload(m.Subnet.dns_nameservers), lazyload(m.Subnet.host_routes))
-                                       .order_by(m.Subnet.created_at, m.Subnet.id)).scalars())
+        on_network = list(session.execute(select(m.Subnet).where(m.Subnet.network_id == network.id)
+                                          .options(lazyload(m.Subnet.dns_nameservers), lazyload(m.Subnet.host_routes))
+                                          .order_by(m.Subnet.created_at, m.Subnet.id)).scalars())
+        # subnet-service-types: only the subnets the port's device owner may use, its own first.
+        subnets = servicetypes.candidates(on_network, row.device_owner, _service_types, lambda s: s.enable_dhcp)
+        if on_network and not subnets and requested != []:
+            raise errors.IpAddressGenerationFailureNoMatchingSubnet(network_id=network.id,
+                                                                    service_type=row.device_owner)
         if requested is None:
             wanted = self._default_targets(subnets, row)
         else:

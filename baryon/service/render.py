@@ -212,7 +212,8 @@ def subnet(row: m.Subnet, tags: list[str]) -> dict:
         "dns_nameservers": [d.address for d in row.dns_nameservers],
         "host_routes": [{"destination": r.destination, "nexthop": r.nexthop} for r in row.host_routes],
         "ipv6_ra_mode": row.ipv6_ra_mode, "ipv6_address_mode": row.ipv6_address_mode,
-        "subnetpool_id": row.subnetpool_id, "service_types": [], "segment_id": None,
+        "subnetpool_id": row.subnetpool_id, "segment_id": None,
+        "service_types": [t.service_type for t in row.service_type_rows],  # type: ignore[attr-defined]
     })
     return body
 

@@ -1,11 +1,12 @@
 """Security groups and their rules; each project's ``default`` group.
 
-Like Neutron, a project's first use creates its ``default`` group with Neutron's default rules:
-all egress over IPv4 and IPv6, and ingress from members of the group itself. First use is its
-first port or network, its first security group, or a list of its groups or rules.
+Like Neutron, a project's first use creates its ``default`` group. First use is its first port or
+network, its first security group, or a list of its groups or rules. Every new group gets its
+rules from the default security group rules template (``defaultsgrules``, read in the same
+transaction) for its kind, default or not; the template starts as Neutron's defaults: all egress
+over IPv4 and IPv6 for every group, and ingress from members of the group itself for the default.
 ``default_security_groups`` has the project as its primary key, so two workers racing to create
-it cannot both succeed: the loser's transaction is retried and finds the winner's group. Every
-other group starts with the two egress rules.
+it cannot both succeed: the loser's transaction is retried and finds the winner's group.
 
 Rules are checked by the pure ``sgrules`` module, then against the database with the group's row
 locked (``SELECT ... FOR UPDATE``): two concurrent creates of the same rule serialise on that lock,
@@ -27,7 +28,8 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
-from baryon.service import addressgroups, errors, feed, query, quotas, render, sgrules, tags
+from baryon.service import addressgroups, defaultsgrules, errors, feed, query, quotas, render, sgrules, sgtemplates
+from baryon.service import tags
 from baryon.service.base import Env, bump, check_revision, new_id, now, require_write, stamp_new
 from baryon.service.context import Context
 from baryon.service.render import ts
@@ -103,19 +105,21 @@ def _new_rule(group: m.SecurityGroup, project_id: str, attrs: dict) -> m.Securit
     return rule
 
 
-def _new_group(session: Session, project_id: str, attrs: dict, *, default: bool) -> m.SecurityGroup:
-    """A group with Neutron's initial rules: egress anywhere, and for the default group ingress
-    from the group itself; both change-logged."""
+def _new_group(session: Session, project_id: str, attrs: dict, *, default: bool,
+               template: list[dict]) -> m.SecurityGroup:
+    """A group with its initial rules from the template (``template``: ``defaultsgrules.template_rules``
+    for this kind of group); the caller change-logs them with the group."""
     group = m.SecurityGroup()
     stamp_new(group, project_id, attrs)
     group.stateful = attrs.get("stateful", True)
     group.rules = []
     session.add(group)
     session.flush()
-    for ethertype in sgrules.ETHERTYPES:
-        if default:
-            _new_rule(group, project_id, {"direction": "ingress", "ethertype": ethertype, "remote_group_id": group.id})
-        _new_rule(group, project_id, {"direction": "egress", "ethertype": ethertype})
+    named = {t["remote_group_id"] for t in template} - {None, sgtemplates.PARENT}
+    existing = frozenset(session.execute(select(m.SecurityGroup.id).where(m.SecurityGroup.id.in_(named))).scalars()
+                         if named else ())
+    for rule in sgtemplates.rules_for(template, group.id, default=default, existing_groups=existing):
+        _new_rule(group, project_id, rule)
     return group
 
 
@@ -136,7 +140,7 @@ def ensure_default(session: Session, project_id: str) -> str:
     if existing is not None:
         return existing.security_group_id
     group = _new_group(session, project_id, {"name": DEFAULT_NAME, "description": DEFAULT_DESCRIPTION},
-                       default=True)
+                       default=True, template=defaultsgrules.template_rules(session, default=True))
     session.add(m.DefaultSecurityGroup(project_id=project_id, security_group_id=group.id))
     _record_created(session, group, [])
     return group.id
@@ -228,12 +232,13 @@ class SecurityGroups:
             for project in sorted({a.get("project_id") or ctx.project_id for a in items}):
                 ensure_default(session, project)
             quotas.check_items(session, self.env, ctx.project_id, items, "security_group")
-            # Each new group comes with its two egress rules (IPv4, IPv6).
-            quotas.check_items(session, self.env, ctx.project_id, items * len(sgrules.ETHERTYPES),
-                               "security_group_rule")
+            # Each new group comes with the template's rules for groups other than the default.
+            template = defaultsgrules.template_rules(session, default=False)
+            quotas.check_items(session, self.env, ctx.project_id, items * len(template), "security_group_rule")
             result = []
             for attrs in items:
-                group = _new_group(session, attrs.get("project_id") or ctx.project_id, attrs, default=False)
+                group = _new_group(session, attrs.get("project_id") or ctx.project_id, attrs, default=False,
+                                   template=template)
                 tag_list = sorted(dict.fromkeys(attrs.get("tags", [])))
                 tags.set_initial(session, "security_groups", group.id, tag_list)
                 result.append(_record_created(session, group, tag_list))

@@ -13,6 +13,7 @@ from baryon.service import (
 from baryon.service import addressscopes, subnetpools
 from baryon.service import addressgroups
 from baryon.service import flavors
+from baryon.service import defaultsgrules
 from baryon.service.agents import Agents, HookChain
 from baryon.service.agentschedulers import AgentSchedulers
 from baryon.service.base import Env
@@ -46,6 +47,7 @@ class Services:
     address_groups: addressgroups.AddressGroups
     flavors: flavors.Flavors
     service_profiles: flavors.ServiceProfiles
+    default_security_group_rules: defaultsgrules.DefaultSecurityGroupRules
 
     @classmethod
     def create(cls, settings: Settings, db: Database) -> "Services":
@@ -78,4 +80,5 @@ class Services:
                    hostviews=views, status_reports=StatusReports(env, prts),
                    subnetpools=pools, address_scopes=addressscopes.AddressScopes(env),
                    address_groups=addressgroups.AddressGroups(env),
-                   flavors=flavors.Flavors(env), service_profiles=flavors.ServiceProfiles(env))
+                   flavors=flavors.Flavors(env), service_profiles=flavors.ServiceProfiles(env),
+                   default_security_group_rules=defaultsgrules.DefaultSecurityGroupRules(env))

@@ -9,6 +9,8 @@ network's ``subnets``, so the network's revision is bumped and logged too. A DHC
 or deleted, or DHCP turned on or off, schedules or unschedules the network's DHCP agents and
 re-addresses their DHCP ports (``dhcpscheduler.settle``), in the same transaction. A subnet
 without a CIDR is allocated one from a subnet pool (``subnetpools``), in the same transaction.
+Its ``service_types`` (subnet-service-types) say which ports take addresses from it (``servicetypes``);
+changing them changes no port's addresses, as in Neutron.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ LISTING = query.Listing(
         "dns_nameservers": lambda v: m.Subnet.id.in_(
             select(m.DnsNameserver.subnet_id).where(m.DnsNameserver.address.in_(v))),
         "shared": lambda v: m.Subnet.network_id.in_(select(m.Network.id).where(m.Network.shared.in_(v))),
+        "service_types": lambda v: m.Subnet.id.in_(
+            select(m.SubnetServiceType.subnet_id).where(m.SubnetServiceType.service_type.in_(v))),
     },
     sortable=frozenset({"id", "name", "description", "project_id", "tenant_id", "network_id", "ip_version",
                         "cidr", "gateway_ip", "enable_dhcp", "revision_number", "created_at", "updated_at"}),
@@ -81,6 +85,10 @@ def delete_row(session: Session, row: m.Subnet) -> None:
     tags.clear_all(session, row.id)
     session.delete(row)
     feed.record(session, "subnet", "delete", body)
+
+
+def _service_type_rows(service_types: list[str]) -> list[m.SubnetServiceType]:
+    return [m.SubnetServiceType(service_type=t, position=i) for i, t in enumerate(service_types)]
 
 
 def _invalid(msg: str) -> errors.InvalidInput:
@@ -197,6 +205,7 @@ class Subnets:
                                for i, a in enumerate(self._dns(row.id, net, attrs.get("dns_nameservers", [])))]
         row.host_routes = [m.HostRoute(position=i, destination=d, nexthop=n)
                            for i, (d, n) in enumerate(self._routes(row.id, net, attrs.get("host_routes", [])))]
+        row.service_type_rows = _service_type_rows(attrs.get("service_types") or [])  # type: ignore[attr-defined]
         session.add(row)
         tags.set_initial(session, "subnets", row.id, attrs.get("tags", []))
         return row
@@ -302,6 +311,11 @@ class Subnets:
                 session.flush()
                 row.host_routes.extend(m.HostRoute(position=i, destination=d, nexthop=n)
                                        for i, (d, n) in enumerate(routes))
+            if "service_types" in attrs:
+                rows = row.service_type_rows  # type: ignore[attr-defined]
+                rows.clear()
+                session.flush()
+                rows.extend(_service_type_rows(attrs["service_types"] or []))
             session.flush()
             changed = render.subnet(row, []) != before
             if changed:

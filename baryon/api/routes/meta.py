@@ -81,6 +81,9 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "service-type": ("Neutron Service Type Management",
                      "API for retrieving service providers for Neutron advanced services"),
     "l3-flavors": ("Router Flavor Extension", "Flavor support for routers."),
+    "security-groups-default-rules": ("Default rules for security groups", "Configure set of security group rules "
+                                      "used as default rules for every new security group"),
+    "subnet-service-types": ("Subnet service types", "Provides ability to set the subnet service_types field"),
 }
 
 

@@ -1,11 +1,27 @@
 """Subnet attributes (neutron-lib's subnet definition)."""
 
+from typing import Any
+
 from baryon.api.schemas.types import (
-    STANDARD, Attr, boolean, cidr, cidr_filter, dict_items, int_one_of, integer, ip_address, ip_or_cidr, list_of,
-    nullable, one_of, uuid_filter, uuid_str,
+    STANDARD, Attr, Invalid, boolean, cidr, cidr_filter, described, dict_items, int_one_of, integer, ip_address,
+    ip_or_cidr, list_of, nullable, one_of, string, uuid_filter, uuid_str,
 )
+from baryon.service import servicetypes
 
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+
+
+def service_types(data: Any) -> list[str]:
+    """subnet-service-types: device owners (``servicetypes.check``); null is none."""
+    try:
+        return servicetypes.check(data)
+    except servicetypes.NotAList as exc:
+        raise Invalid(str(exc)) from None
+
+
+described(service_types, {"anyOf": [{"type": "array", "uniqueItems": True,
+                                     "items": {"type": "string", "maxLength": servicetypes.MAX_LENGTH}},
+                                    {"type": "null"}]})
 
 ATTRS: dict[str, Attr] = {
     **STANDARD,
@@ -28,4 +44,5 @@ ATTRS: dict[str, Attr] = {
     "use_default_subnetpool": Attr(boolean, allow_put=False, filter=False),
     # NOTE: as in Neutron, not shown (is_visible False) but a filter: the subnet's network is shared.
     "shared": Attr(boolean, allow_post=False, allow_put=False),
+    "service_types": Attr(service_types, filter_convert=string(servicetypes.MAX_LENGTH)),
 }
