@@ -3,7 +3,12 @@ the rules a new group gets from it (``baryon.service.sgtemplates``)."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
+
+import baryon
 
 from baryon.service import errors, sgtemplates
 
@@ -18,7 +23,7 @@ def rule(**attrs) -> dict:
 def test_validate_fills_neutrons_defaults_and_canonical_spellings():
     assert rule() == {"direction": "ingress", "ethertype": "IPv4", "protocol": None, "port_range_min": None,
                       "port_range_max": None, "remote_ip_prefix": None, "remote_group_id": None,
-                      "description": "", "used_in_default_sg": True, "used_in_non_default_sg": False}
+                      "remote_address_group_id": None, "description": "", "used_in_default_sg": True, "used_in_non_default_sg": False}
     assert rule(ethertype="IPv6", protocol="icmp")["protocol"] == "ipv6-icmp"
 
 
@@ -62,8 +67,18 @@ def test_same_rule_is_a_duplicate_only_for_the_same_kind_of_group():
 
 
 def test_key_of_the_legacy_rules_is_what_the_migration_stores():
-    assert sgtemplates.key(rule(remote_group_id="PARENT")) == "ingress|IPv4||||PARENT|"
-    assert sgtemplates.key(rule(direction="egress", ethertype="IPv6")) == "egress|IPv6|||||"
+    path = next(Path(baryon.__file__).parent.glob("db/migrations/versions/*_default_sg_rules_*.py"))
+    spec = importlib.util.spec_from_file_location("legacy_rules_migration", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    stored = migration._legacy_rules()
+    assert len(stored) == 4
+    for row in stored:
+        fields = {k: row[k] for k in sgtemplates.RULE_FIELDS}
+        template = rule(**fields, used_in_default_sg=row["used_in_default_sg"],
+                        used_in_non_default_sg=row["used_in_non_default_sg"])
+        assert sgtemplates.keys(template) == (row["default_key"], row["non_default_key"])
+    assert sgtemplates.key(rule(direction="egress", ethertype="IPv6")) == "egress|IPv6||||||"
     assert sgtemplates.keys(rule(used_in_default_sg=False)) == (None, None)
 
 

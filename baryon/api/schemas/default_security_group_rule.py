@@ -1,8 +1,8 @@
 """Default security group rule (template) attributes (security-groups-default-rules).
 
 As a security group rule's, with ``remote_group_id`` "PARENT" or a UUID and the two flags saying
-which groups get the rule. No update, no project: the template is the deployment's. NOTE: as for
-rules, address groups are not served: ``remote_address_group_id`` is always null.
+which groups get the rule. No update, no project: the template is the deployment's. NOTE:
+``remote_address_group_id`` is always null: templates naming address groups are not built yet.
 """
 
 from baryon.api.schemas.security_group import PORT, PREFIX, PROTOCOL_SCHEMA

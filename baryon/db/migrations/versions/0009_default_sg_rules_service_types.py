@@ -33,7 +33,7 @@ def _legacy_rules() -> list[dict]:
     for ethertype in ('IPv4', 'IPv6'):
         for direction, remote, description, non_default in (
                 ('egress', None, EGRESS, True), ('ingress', 'PARENT', INGRESS, False)):
-            key = f"{direction}|{ethertype}||||{remote or ''}|"
+            key = f"{direction}|{ethertype}||||{remote or ''}||"
             rows.append({
                 'id': str(uuid.uuid4()), 'direction': direction, 'ethertype': ethertype, 'protocol': None,
                 'port_range_min': None, 'port_range_max': None, 'remote_ip_prefix': None,
