@@ -29,7 +29,8 @@ The stack:
   ``[keystone_authtoken]``, every quota unlimited, ML2 with flat, vlan and vxlan (``physnet1``),
   port_security; its embedded SQLite database. It is the catalog's ``network`` service. The admin
   makes one external network (``public``: flat on physnet1, a /24 without DHCP) for the router
-  and floating IP tests. No agent runs: what needs one (DHCP ports, agent lists) shows it.
+  and floating IP tests, and devstack's shared default subnet pools (IPv4 and IPv6, for the
+  auto-allocated topology). No agent runs: what needs one (DHCP ports, agent lists) shows it.
 - tempest: a workspace (``tempest init``) whose tempest.conf points at Keystone v3 with the
   admin's credentials and dynamic credentials (tempest makes a project and user per test class),
   ``[service_available] neutron`` only, ``[network-feature-enabled] api_extensions`` = the
@@ -84,6 +85,10 @@ KEYSTONE_EXTRA = ("pymemcache",)  # oslo.cache's dogpile.cache.pymemcache backen
 REGEX = r"^(tempest\.api\.network|neutron_tempest_plugin\.api)\."
 V2 = "/v2.0"
 PUBLIC_CIDR = "172.24.4.0/24"
+# devstack's default subnet pools (USE_SUBNETPOOL, its IPV4/IPV6_ADDRS_SAFE_TO_USE and SUBNETPOOL_SIZE_V4/V6):
+# name, prefix, default prefix length. Shared and default, as devstack makes them for Get-Me-A-Network.
+DEFAULT_POOLS = (("shared-default-subnetpool-v4", "10.0.0.0/22", 26),
+                 ("shared-default-subnetpool-v6", "fd5e:a3a1:9b4c::/56", 64))
 STOP_TIMEOUT = 30.0
 # Issue 12's figure: real Neutron 29 with Keystone, on such a machine, with the same regex.
 NEUTRON_PASSED, NEUTRON_TOTAL = 688, 1016
@@ -262,6 +267,15 @@ def external_network(client: httpx.Client) -> str:
     return network
 
 
+def default_subnet_pools(client: httpx.Client) -> None:
+    """devstack's shared default subnet pools (``DEFAULT_POOLS``): auto-allocated-topology needs one."""
+    for name, prefix, length in DEFAULT_POOLS:
+        response = client.post("/subnetpools", json={"subnetpool": {
+            "name": name, "prefixes": [prefix], "default_prefixlen": length, "shared": True, "is_default": True}})
+        if response.status_code != 201:
+            raise TempestError(f"default subnet pool {name}: {response.status_code} {response.text}")
+
+
 @contextlib.contextmanager
 def started(args: argparse.Namespace, venv: Path) -> Iterator[Stack]:
     """memcached, Keystone and Baryon; all stopped, by PID, on the way out."""
@@ -298,6 +312,7 @@ def started(args: argparse.Namespace, venv: Path) -> Iterator[Stack]:
         keystone.register("network", "neutron", baryon.endpoint)
         with admin_client(keystone, baryon) as client:
             public = external_network(client)
+            default_subnet_pools(client)
             response = client.get("/extensions")
             response.raise_for_status()
             extensions = [e["alias"] for e in response.json()["extensions"]]
@@ -381,6 +396,8 @@ floating_ips = true
 [neutron_plugin_options]
 provider_vlans = physnet1
 available_type_drivers = flat,vlan,vxlan
+# the zone every DHCP and L3 agent reports by default ([AGENT] availability_zone), as Neutron's jobs set it
+agent_availability_zone = nova
 
 [validation]
 run_validation = false

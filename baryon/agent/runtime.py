@@ -131,8 +131,10 @@ class Reported:
 
 class AgentRuntime:
     def __init__(self, reconciler: Reconciler, client: ServerClient, host: str, report_interval: int,
-                 resync_interval: float = RESYNC_INTERVAL) -> None:
+                 resync_interval: float = RESYNC_INTERVAL, availability_zone: str | None = None) -> None:
+        """``availability_zone``: reported with every heartbeat when given (DHCP and L3 agents)."""
         self.reconciler = reconciler
+        self.availability_zone = availability_zone
         self.client = client
         self.host = host
         self.report_interval = report_interval
@@ -162,14 +164,20 @@ class AgentRuntime:
 
     # ------------------------------------------------------------ threads
 
+    def state(self, start_flag: bool) -> dict:
+        """The heartbeat's body: Neutron's ``agent_state``."""
+        state = {"agent_type": self.reconciler.agent_type, "binary": self.reconciler.binary,
+                 "topic": self.reconciler.topic, "host": self.host, "start_flag": start_flag,
+                 "configurations": self.reconciler.configurations()}
+        if self.availability_zone is not None:
+            state["availability_zone"] = self.availability_zone
+        return state
+
     def _heartbeat(self) -> None:
         start_flag, failing = True, False
         while not self.shared.stopping.is_set():
-            state = {"agent_type": self.reconciler.agent_type, "binary": self.reconciler.binary,
-                     "topic": self.reconciler.topic, "host": self.host, "start_flag": start_flag,
-                     "configurations": self.reconciler.configurations()}
             try:
-                self.client.report_state(state)
+                self.client.report_state(self.state(start_flag))
                 metrics.HEARTBEATS_SENT.labels(self.reconciler.view_kind).inc()
                 start_flag = False
                 wait = self.report_interval

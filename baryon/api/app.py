@@ -27,6 +27,8 @@ from baryon.api.routes import topology as topology_routes
 from baryon.api.routes import ipavailability as ipavailability_routes
 from baryon.api.routes import fippools as fippool_routes
 from baryon.api.routes import addressgroups as addressgroup_routes
+from baryon.api.routes import availabilityzones as az_routes
+from baryon.api.routes import autoallocate as autoallocate_routes
 from baryon.api.schemas import agent, floatingip, network, port, router, security_group, subnet
 from baryon.api.schemas import address_scope, subnetpool
 from baryon.api.schemas import address_group
@@ -44,6 +46,8 @@ from baryon.service import addressgroups as addressgroups_service
 from baryon.service import flavors as flavors_service
 from baryon.service import defaultsgrules as defaultsgrules_service
 from baryon.service.fippools import FloatingIPPools
+from baryon.service.availabilityzones import AvailabilityZones
+from baryon.service.autoallocate import AutoAllocate
 from baryon.service.ipavailability import IpAvailability
 from baryon.service.metrics import StateCollector
 from baryon.service.services import Services
@@ -93,6 +97,9 @@ def create_app(settings: config.Settings, db: Database | None = None) -> Starlet
     routes += addressgroup_routes.routes(services)  # address-group's add_addresses / remove_addresses
     routes += flavor_routes.routes(services.flavors)  # flavors: a flavor's service profile bindings
     routes += serviceprovider_routes.routes()  # service-type
+    routes += az_routes.routes(AvailabilityZones(services.env))  # availability_zone
+    routes += autoallocate_routes.routes(AutoAllocate(services.env, services.networks, services.subnets,
+                                                      services.routers))  # auto-allocated-topology
     routes += agentapi.routes(services, SeqWatch(services.env.bell, services.hostviews.last_seq))
     routes += metrics.routes(StateCollector(services.env, services.hostviews.realised))  # GET /metrics, unauthenticated (api.metrics)
     routes += topology_routes.routes(services, SeqWatch(services.env.bell, services.hostviews.last_seq), COLLECTIONS)

@@ -51,7 +51,10 @@ def cmd_agent(args: argparse.Namespace) -> int:
             return 2
     client = ServerClient(settings.baryon.server_url, secret=settings.baryon.agent_shared_secret,
                           keystone=keystone)
-    runtime = AgentRuntime(reconciler, client, settings.host, settings.agent.report_interval)
+    # As Neutron: only DHCP and L3 agents have a zone ([AGENT] availability_zone).
+    zone = settings.agent.availability_zone if args.kind in ("dhcp", "l3") else None
+    runtime = AgentRuntime(reconciler, client, settings.host, settings.agent.report_interval,
+                           availability_zone=zone)
 
     def stop(signum: int, _frame: object) -> None:
         LOG.info("signal %d: stopping", signum)

@@ -119,6 +119,8 @@ class AgentSection:
     l2_population: bool = opt(parse_bool, False, "use l2population (flood only to hosts of a network)")
     arp_responder: bool = opt(parse_bool, False, "answer ARP for remote ports locally in br-tun")
     vxlan_udp_port: int = opt(parse_positive, 4789, "UDP port of VXLAN tunnels")
+    availability_zone: str = opt(parse_str, "nova", "availability zone the DHCP and L3 agents report "
+                                                    "(the zone of the networks or routers they host)")
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ AGENT_SECTIONS: dict[str, type] = {
 AGENT_IGNORED: dict[str, frozenset[str]] = {
     "agent": frozenset("""polling_interval minimize_polling ovsdb_monitor_respawn_interval dont_fragment
         enable_distributed_routing drop_flows_on_start tunnel_csum extensions explicitly_egress_direct
-        agent_type baremetal_smartnic veth_mtu availability_zone log_agent_heartbeats""".split()),
+        agent_type baremetal_smartnic veth_mtu log_agent_heartbeats""".split()),
     "ovs": frozenset("""of_interface ovsdb_interface of_listen_address of_listen_port of_connect_timeout
         of_request_timeout of_inactivity_probe use_veth_interconnection int_peer_patch_port
         tun_peer_patch_port tunnel_bridge_mappings resource_provider_bandwidths

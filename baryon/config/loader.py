@@ -80,11 +80,13 @@ def parse_sections(paths: list[str] | tuple[str, ...], sections: dict[str, type]
     warnings: list[str] = []
     sources = [(os.path.abspath(p), _read(p)) for p in paths]
     for path, parser in sources:
-        for section in parser.sections():
+        for found in parser.sections():
+            # NOTE: as oslo.config, section names other than DEFAULT are case-insensitive ([AGENT] is [agent]).
+            section = found if found == "DEFAULT" else found.lower()
             if section not in sections:
                 continue
             known = {f.name for f in dataclasses.fields(sections[section])}
-            for name, value in parser.items(section):
+            for name, value in parser.items(found):
                 if name in known:
                     raw[section][name] = (value, path)
                 elif name not in ignored.get(section, frozenset()) and section not in quiet:

@@ -270,6 +270,7 @@ class Router(StandardAttrs, Base):
     gw_port_id: Mapped[str | None] = mapped_column(ForeignKey("ports.id", ondelete="SET NULL"), nullable=True)
     # l3-flavors: the flavor the router was made with (no foreign key: see service.flavors)
     flavor_id: Mapped[str | None] = mapped_column(UUID, nullable=True, index=True)
+    availability_zone_hints: Mapped[str] = mapped_column(String(255), default="")  # comma-separated, as networks'
 
     ports: Mapped[list[RouterPort]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     routes: Mapped[list[RouterRoute]] = relationship(
@@ -533,3 +534,14 @@ class SubnetServiceType(Base):
 # NOTE: declared here rather than in ``Subnet`` so this extension's schema stays in one place.
 Subnet.service_type_rows = relationship(  # type: ignore[attr-defined]
     SubnetServiceType, cascade="all, delete-orphan", order_by=SubnetServiceType.position, lazy="selectin")
+
+
+class AutoAllocatedTopology(Base):
+    """The network (and router) ``GET /v2.0/auto-allocated-topology/{project_id}`` made for a project:
+    one per project (the key), gone with its network; a router deleted by hand leaves NULL."""
+
+    __tablename__ = "auto_allocated_topologies"
+
+    project_id: Mapped[str] = mapped_column(PROJECT, primary_key=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"))
+    router_id: Mapped[str | None] = mapped_column(ForeignKey("routers.id", ondelete="SET NULL"), nullable=True)

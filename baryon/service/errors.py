@@ -646,3 +646,15 @@ class InvalidInputSubnetServiceType(InvalidInput):
 class IpAddressGenerationFailureNoMatchingSubnet(IpAddressGenerationFailure):
     message = ("No valid service subnet for the given device owner, network %(network_id)s, service type "
                "%(service_type)s.")
+
+
+class AvailabilityZoneNotFound(NotFound):
+    message = "AvailabilityZone %(availability_zone)s could not be found."
+
+
+class AutoAllocationFailure(Conflict):
+    message = "Deployment error: %(reason)s."
+
+
+class DefaultExternalNetworkExists(Conflict):
+    message = "A default external network already exists: %(net_id)s."

@@ -4,6 +4,13 @@ Attributes arrive converted and policy-checked by the API (``baryon.api.schemas.
 this module applies the rules that need the database: segment allocation, MTU bounds,
 visibility, sharing changes, and deletion guards (a network is in use while it has a port
 that is not its own DHCP port).
+
+Availability zones: ``availability_zone_hints`` must name zones DHCP agents report (404
+``AvailabilityZoneNotFound``); ``availability_zones`` are those of the DHCP agents hosting the
+network (``service.availabilityzones``). ``is_default`` (auto-allocated-topology) marks the
+default external network: only an external network is one (turning ``router:external`` off
+drops it), and at most one network is (409 ``DefaultExternalNetworkExists``), checked under a
+lock row so that two concurrent requests cannot both pass the check.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from baryon.db import models as m
 from baryon.service import bindings, errors, feed, l3, ml2, query, quotas, render, securitygroups, tags
+from baryon.service import availabilityzones
 from baryon.service.base import Env, bump, new_id, check_revision, require_write, stamp_new
 from baryon.service.context import Context
 
@@ -81,6 +89,31 @@ def load_owned(session: Session, ctx: Context, network_id: str, action: str = "u
     return row
 
 
+# The lock row (``quota_locks``, project "") taken before the default external network is checked.
+DEFAULT_LOCK = ("", "default_external_network")
+
+
+def check_default(session: Session, network_id: str) -> None:
+    """As Neutron: at most one default external network; another one already default is a 409."""
+    if session.get(m.QuotaLock, DEFAULT_LOCK) is None:
+        session.add(m.QuotaLock(project_id=DEFAULT_LOCK[0], resource=DEFAULT_LOCK[1]))  # a racing twin retries
+        session.flush()
+    session.execute(select(m.QuotaLock).where(m.QuotaLock.project_id == DEFAULT_LOCK[0],
+                                              m.QuotaLock.resource == DEFAULT_LOCK[1]).with_for_update())
+    other = session.execute(select(m.Network.id).where(
+        m.Network.is_default.is_(True), m.Network.router_external.is_(True), m.Network.id != network_id)
+        .order_by(m.Network.id).limit(1)).scalar_one_or_none()
+    if other is not None:
+        raise errors.DefaultExternalNetworkExists(net_id=other)
+
+
+def default_external(session: Session) -> str | None:
+    """The default external network's id (None: there is none)."""
+    return session.execute(select(m.Network.id).where(
+        m.Network.is_default.is_(True), m.Network.router_external.is_(True))
+        .order_by(m.Network.id).limit(1)).scalar_one_or_none()
+
+
 class Networks:
     def __init__(self, env: Env):
         self.env = env
@@ -88,8 +121,9 @@ class Networks:
     def render(self, session: Session, rows: list[m.Network]) -> list[dict]:
         ids = [r.id for r in rows]
         (subnet_ids, scopes), tag_map = render.subnets_of(session, ids), render.tags_of(session, ids)
+        zones = availabilityzones.of_networks(session, ids)
         return [render.network(r, subnet_ids.get(r.id, []), tag_map.get(r.id, []), self.env.port_security,
-                               scopes.get(r.id)) for r in rows]
+                               scopes.get(r.id), zones.get(r.id, [])) for r in rows]
 
     # ---------------------------------------------------------------- create
 
@@ -122,14 +156,17 @@ class Networks:
         row.status = "ACTIVE"
         row.shared = attrs.get("shared", False)
         row.router_external = attrs.get("router:external", False)
-        row.is_default = attrs.get("is_default", False)
+        row.is_default = bool(attrs.get("is_default", False) and row.router_external)
         row.port_security_enabled = attrs.get("port_security_enabled", True)
+        availabilityzones.validate(session, "network", attrs.get("availability_zone_hints", []))
         row.availability_zone_hints = ",".join(attrs.get("availability_zone_hints", []))
         row.dns_domain = attrs.get("dns_domain", "")
         row.mtu = 0
         row.segments = []
         session.add(row)
         session.flush()
+        if row.is_default:
+            check_default(session, row.id)
         segment = ml2.allocate(session, drivers, row.id, requested)
         row.segments.append(m.NetworkSegment(
             id=new_id(), network_id=row.id, network_type=segment.network_type,
@@ -171,11 +208,17 @@ class Networks:
             changed = False
             for key, column in (("name", "name"), ("description", "description"),
                                 ("admin_state_up", "admin_state_up"), ("router:external", "router_external"),
-                                ("port_security_enabled", "port_security_enabled"), ("is_default", "is_default"),
+                                ("port_security_enabled", "port_security_enabled"),
                                 ("dns_domain", "dns_domain")):
                 if key in attrs and getattr(row, column) != attrs[key]:
                     setattr(row, column, attrs[key])
                     changed = True
+            default = bool(attrs.get("is_default", row.is_default) and row.router_external)
+            if default and not row.is_default:
+                check_default(session, row.id)
+            if default != row.is_default:
+                row.is_default = default
+                changed = True
             if "shared" in attrs and attrs["shared"] != row.shared:
                 if not attrs["shared"]:
                     self._check_unshare(session, row)

@@ -183,7 +183,7 @@ def subnets_of(session: Session, network_ids: Iterable[str]) -> tuple[dict[str, 
 
 
 def network(row: m.Network, subnet_ids: list[str], tags: list[str], port_security: bool,
-            scopes: dict[int, str] | None = None) -> dict:
+            scopes: dict[int, str] | None = None, zones: list[str] | None = None) -> dict:
     segment = row.segments[0] if row.segments else None
     body = _standard(row, tags)
     body.update({
@@ -191,7 +191,7 @@ def network(row: m.Network, subnet_ids: list[str], tags: list[str], port_securit
         "subnets": subnet_ids, "mtu": row.mtu, "router:external": row.router_external,
         "is_default": row.is_default,
         "availability_zone_hints": [z for z in row.availability_zone_hints.split(",") if z],
-        "availability_zones": [],
+        "availability_zones": zones or [],
         "ipv4_address_scope": (scopes or {}).get(4), "ipv6_address_scope": (scopes or {}).get(6),
         "l2_adjacency": True,
         "provider:network_type": segment.network_type if segment else None,

@@ -37,6 +37,10 @@ legacy routers are ACTIVE from the start whether or not any agent hosts them, so
 cannot work looks like one that does. Baryon's status says what the agent has realised, as a
 port's does, and a client may wait for ACTIVE; ``status_reason`` is Baryon's own attribute.
 
+Availability zones: ``availability_zone_hints`` (set at creation) must name zones L3 agents
+report (404 ``AvailabilityZoneNotFound``); ``availability_zones`` are those of the L3 agent hosting
+the router (``availabilityzones``). Scheduling ignores hints, as Neutron's default scheduler does.
+
 Change log: router create/update/delete; the gateway and interface ports as port changes.
 """
 
@@ -55,6 +59,7 @@ from baryon.service import (
     bindings, errors, feed, l3, l3ports, networks as networks_service, query, quotas, render, router_interfaces, tags,
 )
 from baryon.service import flavors
+from baryon.service import availabilityzones
 from baryon.service.base import Env, bump, check_revision, record_update, require_write, stamp_new
 from baryon.service.context import Context
 
@@ -96,6 +101,7 @@ def load_visible(session: Session, ctx: Context, router_id: str, *, for_update: 
 
 def bodies(session: Session, rows: list[m.Router]) -> list[dict]:
     tag_map = render.tags_of(session, [r.id for r in rows])
+    zones = availabilityzones.of_routers(session, [r.id for r in rows])
     gw_ids = [r.gw_port_id for r in rows if r.gw_port_id]
     networks: dict[str, str] = {}
     addresses: dict[str, list[dict]] = defaultdict(list)
@@ -121,6 +127,8 @@ def bodies(session: Session, rows: list[m.Router]) -> list[dict]:
             "ha": False, "distributed": False, "tags": tag_map.get(row.id, []),
             "created_at": render.ts(row.created_at), "updated_at": render.ts(row.updated_at),
             "revision_number": row.revision_number, "flavor_id": row.flavor_id,
+            "availability_zone_hints": availabilityzones.hints_of(row.availability_zone_hints),
+            "availability_zones": zones.get(row.id, []),
         })
     return result
 
@@ -190,6 +198,8 @@ class Routers:
         row.gw_port_id = None
         # l3-flavors: its profile's provider must be one Baryon has (single_node, what it builds)
         row.flavor_id = flavors.router_flavor(session, attrs["flavor_id"]).id if attrs.get("flavor_id") else None
+        availabilityzones.validate(session, "router", attrs.get("availability_zone_hints", []))
+        row.availability_zone_hints = ",".join(attrs.get("availability_zone_hints", []))
         row.ports, row.routes = [], []
         session.add(row)
         session.flush()

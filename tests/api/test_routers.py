@@ -26,7 +26,8 @@ from tests.support.server import BaryonServer
 
 MEMBER_KEYS = {"id", "name", "description", "project_id", "tenant_id", "admin_state_up", "status", "status_reason",
                "external_gateway_info", "routes", "tags", "created_at", "updated_at", "revision_number",
-               "flavor_id"}  # l3-flavors
+               "flavor_id",  # l3-flavors
+               "availability_zone_hints", "availability_zones"}
 INFO_KEYS = {"id", "tenant_id", "project_id", "port_id", "network_id", "subnet_id", "subnet_ids"}
 
 

@@ -42,6 +42,13 @@ def test_neutrons_defaults(tmp_path: Path) -> None:
     assert settings.ovs.local_ip is None
     assert settings.baryon.server_url == "http://127.0.0.1:9696"
     assert settings.host  # the hostname
+    assert settings.agent.availability_zone == "nova"
+
+
+def test_the_availability_zone_is_neutrons_agent_option(tmp_path: Path) -> None:
+    conf = _write(tmp_path, "dhcp_agent.ini", "[AGENT]\navailability_zone = zone-b\n")
+    settings = load_agent([conf])
+    assert settings.agent.availability_zone == "zone-b" and settings.warnings == ()
 
 
 def test_the_server_options_of_a_shared_neutron_conf_are_no_warnings(tmp_path: Path) -> None:

@@ -84,6 +84,11 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "security-groups-default-rules": ("Default rules for security groups", "Configure set of security group rules "
                                       "used as default rules for every new security group"),
     "subnet-service-types": ("Subnet service types", "Provides ability to set the subnet service_types field"),
+    "availability_zone": ("Availability Zone", "The availability zone extension."),
+    "availability_zone_filter": ("Availability Zone Filter Extension", "Add filter parameters to AvailabilityZone "
+                                 "resource"),
+    "router_availability_zone": ("Router Availability Zone", "Availability zone support for router."),
+    "auto-allocated-topology": ("Auto Allocated Topology Services", "Auto Allocated Topology Services."),
 }
 
 

@@ -1,5 +1,6 @@
 """Network attributes (neutron-lib's network, provider, external-net, port-security, MTU, AZ)."""
 
+from baryon.api.schemas import availability_zone as az
 from baryon.api.schemas.types import (
     STANDARD, Attr, boolean, integer, list_of, nullable, one_of, string,
 )
@@ -15,7 +16,7 @@ ATTRS: dict[str, Attr] = {
     "router:external": Attr(boolean, admin_write=True),
     "is_default": Attr(boolean, admin_write=True),
     "port_security_enabled": Attr(boolean),
-    "availability_zone_hints": Attr(list_of(string(255)), allow_put=False, filter=False),
+    "availability_zone_hints": Attr(az.hints, allow_put=False, filter=False),
     "availability_zones": Attr(list_of(string(255)), allow_post=False, allow_put=False, filter=False),
     "ipv4_address_scope": Attr(nullable(string(36)), allow_post=False, allow_put=False, filter=False),
     "ipv6_address_scope": Attr(nullable(string(36)), allow_post=False, allow_put=False, filter=False),

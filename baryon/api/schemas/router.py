@@ -4,6 +4,7 @@ the l3-ha and dvr definitions give them, admin-only), and the bodies of the rout
 import ipaddress
 from typing import Any
 
+from baryon.api.schemas import availability_zone as az
 from baryon.api.schemas.types import (
     STANDARD, Attr, Invalid, boolean, cidr, described, dict_items, ip_address, list_of, nullable, schema_of, string,
     uuid_str,
@@ -68,6 +69,8 @@ ATTRS: dict[str, Attr] = {
     "distributed": Attr(boolean, admin_write=True, admin_read=True, filter=False),
     # l3-flavors: set on create only; null when the router was made without a flavor
     "flavor_id": Attr(nullable(uuid_str), allow_put=False, filter=False),
+    "availability_zone_hints": Attr(az.hints, allow_put=False, filter=False),
+    "availability_zones": Attr(list_of(string(255)), allow_post=False, allow_put=False, filter=False),
 }
 
 
