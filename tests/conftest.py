@@ -21,7 +21,7 @@ BACKENDS = ["sqlite", "mariadb", "postgresql"]
 # quota there. Quota behaviour is tested on servers of its own and per project (PUT /quotas).
 UNLIMITED_QUOTAS = "[quotas]\n" + "".join(
     f"quota_{r} = -1\n" for r in ("network", "subnet", "port", "router", "floatingip", "security_group",
-                                   "security_group_rule"))
+                                   "security_group_rule", "rbac_policy"))
 # Nor does an L3 agent registering there take every router the other tests left without one
 # (router_auto_schedule); L3 scheduling is tested on servers of its own (tests/api/test_l3_scheduling.py).
 SHARED_DEFAULTS = "router_auto_schedule = false"

@@ -35,6 +35,7 @@ from baryon.api.schemas import address_group
 from baryon.api.routes import flavors as flavor_routes, serviceproviders as serviceprovider_routes
 from baryon.api.schemas import flavor
 from baryon.api.schemas import default_security_group_rule
+from baryon.api.schemas import rbac_policy
 from baryon.api.watch import SeqWatch, stop_waits_on_exit_signals
 from baryon.db.engine import Database
 from baryon.service import agents as agents_service
@@ -45,6 +46,7 @@ from baryon.service import addressscopes as addressscopes_service, subnetpools a
 from baryon.service import addressgroups as addressgroups_service
 from baryon.service import flavors as flavors_service
 from baryon.service import defaultsgrules as defaultsgrules_service
+from baryon.service import rbacpolicies as rbacpolicies_service
 from baryon.service.fippools import FloatingIPPools
 from baryon.service.availabilityzones import AvailabilityZones
 from baryon.service.autoallocate import AutoAllocate
@@ -78,6 +80,8 @@ COLLECTIONS = [
                          default_security_group_rule.ATTRS, "default_security_group_rules",
                          defaultsgrules_service.LISTING, path="default-security-group-rules", updatable=False,
                          taggable=False),
+    resources.Collection("rbac_policy", "rbac_policies", rbac_policy.ATTRS, "rbac_policies",
+                         rbacpolicies_service.LISTING, path="rbac-policies", taggable=False),
 ]
 
 

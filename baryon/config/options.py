@@ -245,6 +245,7 @@ class QuotasSection:
     quota_floatingip: int = opt(parse_int, 50, "floating IPs per project")
     quota_security_group: int = opt(parse_int, 10, "security groups per project")
     quota_security_group_rule: int = opt(parse_int, 100, "security group rules per project")
+    quota_rbac_policy: int = opt(parse_int, 10, "RBAC policies per project")
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ IGNORED: dict[str, frozenset[str]] = {
     "ml2_type_flat": frozenset(),
     "ml2_type_vlan": frozenset(),
     "ml2_type_vxlan": frozenset(),
-    "quotas": frozenset(["quota_driver", "track_quota_usage", "quota_rbac_policy", "quota_items"]),
+    "quotas": frozenset(["quota_driver", "track_quota_usage", "quota_items"]),
     "oslo_middleware": frozenset(["enable_proxy_headers_parsing", "http_basic_auth_user_file"]),
     "baryon": frozenset(["server_url", "ovs_rundir", "metrics_host", "ovs_metrics_port", "dhcp_metrics_port",
                          "l3_metrics_port"]),  # the agents' (an all-in-one node shares the file)

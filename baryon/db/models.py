@@ -545,3 +545,21 @@ class AutoAllocatedTopology(Base):
     project_id: Mapped[str] = mapped_column(PROJECT, primary_key=True)
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"))
     router_id: Mapped[str | None] = mapped_column(ForeignKey("routers.id", ondelete="SET NULL"), nullable=True)
+
+
+class RbacPolicy(Base):
+    """An RBAC policy (rbac-policies): ``action`` on the object ``(object_type, object_id)`` granted
+    to ``target_project`` ('*': every project). One per (object, action, target). No foreign key:
+    the objects are of several tables; each object's service deletes its policies with it. The
+    objects' ``shared`` / ``router_external`` columns mirror their policies (``service.rbac``)."""
+
+    __tablename__ = "rbac_policies"
+    __table_args__ = (UniqueConstraint("object_type", "object_id", "action", "target_project",
+                                       name="uniq_rbac_policies0object0action0target"),)
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True, default="")
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str] = mapped_column(UUID, index=True)
+    action: Mapped[str] = mapped_column(String(255))
+    target_project: Mapped[str] = mapped_column(PROJECT, index=True)

@@ -80,8 +80,11 @@ DHCP_BINDING = "network_dhcp_agent_binding"
 L3_BINDING = "router_l3_agent_binding"
 # Resources no Open vSwitch or DHCP view reads (the L3 view depends on everything anyway): a
 # subnet pool or an address scope reaches agents only through the subnets made from it; flavors
-# and service profiles, through nothing (a router only shows its flavor_id).
-UNSEEN = frozenset({"router", "floatingip", L3_BINDING, "subnetpool", "address_scope", "flavor", "service_profile"})
+# and service profiles, through nothing (a router only shows its flavor_id); an RBAC policy changes
+# who may use an object, which no agent's view holds (a network's own change, logged with it, says
+# what agents need).
+UNSEEN = frozenset({"router", "floatingip", L3_BINDING, "subnetpool", "address_scope", "flavor", "service_profile",
+                    "rbac_policy"})
 ADDRESS_GROUP = "address_group"
 
 

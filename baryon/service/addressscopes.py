@@ -1,9 +1,11 @@
 """Address scopes (address-scope): a named space of one IP version whose subnet pools never overlap
 (the pools' side of it is in ``subnetpools``).
 
-Visibility: the owner's, or everybody's when ``shared``; changes are the owner's (a shared scope
-seen by another project: 403). ``shared`` is the admin's to set, on create and on update (any value
-given on update, as Neutron's policy), and a shared scope cannot be unshared. A scope that pools
+Visibility: the owner's, and the projects an RBAC entry (rbac-address-scope) shares it with;
+``shared: true`` is the wildcard entry (``rbac``), and the ``shared`` a caller sees is whether the
+scope is shared with it. Changes are the owner's (a shared scope seen by another project: 403).
+``shared`` is the admin's to set, on create and on update (any value given on update, as Neutron's
+policy), and a shared scope cannot be unshared. A scope that pools
 use cannot be deleted (409).
 """
 
@@ -13,8 +15,8 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
-from baryon.service import errors, feed, query
-from baryon.service.base import Env, check_revision, record_update, require_write, stamp_new
+from baryon.service import errors, feed, query, rbac
+from baryon.service.base import Env, check_revision, new_id, record_update, require_write, stamp_new
 from baryon.service.context import Context
 
 LISTING = query.Listing(
@@ -31,7 +33,8 @@ LISTING = query.Listing(
 def visible_clause(ctx: Context) -> ColumnElement[bool] | None:
     if ctx.is_admin:
         return None
-    return or_(m.AddressScope.project_id == ctx.project_id, m.AddressScope.shared.is_(True))
+    return or_(m.AddressScope.project_id == ctx.project_id,
+               m.AddressScope.id.in_(rbac.granted_ids("address_scope", ctx.project_id, (rbac.SHARED,))))
 
 
 def load_visible(session: Session, ctx: Context, scope_id: str, *, for_update: bool = False) -> m.AddressScope:
@@ -39,7 +42,8 @@ def load_visible(session: Session, ctx: Context, scope_id: str, *, for_update: b
     if for_update:
         stmt = stmt.with_for_update()
     row = session.execute(stmt).scalar_one_or_none()
-    if row is None or not (ctx.is_admin or row.project_id == ctx.project_id or row.shared):
+    if row is None or not (ctx.is_admin or row.project_id == ctx.project_id
+                           or rbac.granted(session, "address_scope", row.id, ctx.project_id, (rbac.SHARED,))):
         raise errors.AddressScopeNotFound(address_scope_id=scope_id)
     return row
 
@@ -49,6 +53,20 @@ def load_owned(session: Session, ctx: Context, scope_id: str, action: str = "upd
     if not (ctx.is_admin or row.project_id == ctx.project_id):
         raise errors.PolicyNotAuthorized(rule=f"rule:{action}")
     return row
+
+
+# ---------------------------------------------------------------- RBAC (the registry's address_scope entry)
+
+
+def rbac_users(session: Session, row: m.AddressScope, action: str) -> set[str]:
+    """The projects other than the owner with subnet pools in the scope."""
+    found = set(session.execute(select(m.SubnetPool.project_id).where(
+        m.SubnetPool.address_scope_id == row.id)).scalars())
+    return found - {row.project_id}
+
+
+def rbac_sync(session: Session, row: m.AddressScope) -> None:
+    row.shared = rbac.exists(session, "address_scope", row.id, rbac.SHARED, rbac.WILDCARD)
 
 
 def body(row: m.AddressScope) -> dict:
@@ -65,6 +83,11 @@ class AddressScopes:
     def render(self, session: Session, rows: list[m.AddressScope]) -> list[dict]:
         return [body(r) for r in rows]
 
+    @staticmethod
+    def shown(session: Session, ctx: Context, bodies: list[dict]) -> list[dict]:
+        """Rendered scopes as the caller sees them (``shared`` per caller)."""
+        return rbac.per_caller(session, ctx, "address_scope", bodies)
+
     def create(self, ctx: Context, items: list[dict]) -> list[dict]:
         require_write(ctx, "create_address_scope")
 
@@ -78,22 +101,26 @@ class AddressScopes:
                 session.add(row)
                 rows.append(row)
             session.flush()
+            for row in rows:
+                if row.shared:
+                    rbac.add(session, row.project_id, "address_scope", row.id, rbac.SHARED, rbac.WILDCARD, new_id())
             result = self.render(session, rows)
             for item in result:
                 feed.record(session, "address_scope", "create", item)
-            return result
+            return self.shown(session, ctx, result)
 
         return self.env.write(work)
 
     def get(self, ctx: Context, scope_id: str) -> dict:
         with self.env.db.read() as session:
-            return self.render(session, [load_visible(session, ctx, scope_id)])[0]
+            return self.shown(session, ctx, self.render(session, [load_visible(session, ctx, scope_id)]))[0]
 
     def list(self, ctx: Context, q: query.ListQuery) -> list[dict]:
+        q, visible = rbac.shared_filter(q, ctx, m.AddressScope.id, "address_scope", visible_clause(ctx))
         with self.env.db.read() as session:
-            stmt = query.build(session, LISTING, visible_clause(ctx), q,
+            stmt = query.build(session, LISTING, visible, q,
                                lambda marker: errors.AddressScopeNotFound(address_scope_id=marker))
-            return self.render(session, list(session.execute(stmt).scalars()))
+            return self.shown(session, ctx, self.render(session, list(session.execute(stmt).scalars())))
 
     def update(self, ctx: Context, scope_id: str, attrs: dict, if_match: int | None = None) -> dict:
         require_write(ctx, "update_address_scope")
@@ -107,10 +134,13 @@ class AddressScopes:
                 raise errors.AddressScopeUpdateError(address_scope_id=row.id,
                                                      reason="Shared address scope can't be unshared")
             before = self.render(session, [row])[0]
+            if attrs.get("shared") and not row.shared:
+                rbac.add(session, row.project_id, "address_scope", row.id, rbac.SHARED, rbac.WILDCARD, new_id())
             for key in ("name", "shared"):
                 if key in attrs:
                     setattr(row, key, attrs[key])
-            return record_update(session, "address_scope", row, before, lambda r: self.render(session, [r])[0])
+            body = record_update(session, "address_scope", row, before, lambda r: self.render(session, [r])[0])
+            return self.shown(session, ctx, [body])[0]
 
         return self.env.write(work)
 
@@ -124,6 +154,7 @@ class AddressScopes:
                     m.SubnetPool.address_scope_id == row.id).limit(1)).first():
                 raise errors.AddressScopeInUse(address_scope_id=row.id)
             item = self.render(session, [row])[0]
+            rbac.remove(session, "address_scope", row.id)
             session.delete(row)
             feed.record(session, "address_scope", "delete", item)
 

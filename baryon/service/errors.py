@@ -658,3 +658,21 @@ class AutoAllocationFailure(Conflict):
 
 class DefaultExternalNetworkExists(Conflict):
     message = "A default external network already exists: %(net_id)s."
+
+
+class RbacPolicyNotFound(NotFound):
+    message = "RBAC policy of type %(object_type)s with ID %(id)s not found"
+
+
+class RbacPolicyInUse(Conflict):
+    message = ("RBAC policy on object %(object_id)s cannot be removed because other objects depend on it.\n"
+               "Details: %(details)s")
+
+
+class DuplicateRbacPolicy(Conflict):
+    message = "An RBAC policy already exists with those values."
+
+
+class InvalidActionForType(InvalidInput):
+    message = ("Invalid action '%(action)s' for object type '%(object_type)s'. Valid actions: "
+               "%(valid_actions)s")

@@ -11,6 +11,12 @@ network (``service.availabilityzones``). ``is_default`` (auto-allocated-topology
 default external network: only an external network is one (turning ``router:external`` off
 drops it), and at most one network is (409 ``DefaultExternalNetworkExists``), checked under a
 lock row so that two concurrent requests cannot both pass the check.
+
+Visibility and sharing are RBAC entries (``rbac``): a network is its owner's, and every project an
+entry of either action targets (or all, for ``'*'``) sees it. ``shared: true`` is the wildcard
+``access_as_shared`` entry and ``router:external: true`` a wildcard ``access_as_external`` one: the
+attributes create and remove them (``router:external: false`` removes every external entry); the
+``shared`` a caller sees is true when an entry shares the network with it (``rbac.per_caller``).
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from baryon.db import models as m
-from baryon.service import bindings, errors, feed, l3, ml2, query, quotas, render, securitygroups, tags
-from baryon.service import availabilityzones
+from baryon.service import availabilityzones, bindings, errors, feed, l3, ml2, query, quotas, rbac, render
+from baryon.service import securitygroups, tags
 from baryon.service.base import Env, bump, new_id, check_revision, require_write, stamp_new
 from baryon.service.context import Context
 
 AUTO_DELETE_OWNERS = ("network:dhcp",)
+# Ports that use a network through its external access, not its sharing.
+EXTERNAL_OWNERS = ("network:router_gateway", "network:floatingip")
 # The smallest MTU an IPv4 (RFC 791) or IPv6 (RFC 8200) subnet can run on.
 MIN_MTU = {4: 68, 6: 1280}
 
@@ -64,10 +72,10 @@ LISTING = query.Listing(
 
 
 def visible_clause(ctx: Context) -> ColumnElement[bool] | None:
+    """The networks the caller sees: its own, and those an RBAC entry (either action) grants it."""
     if ctx.is_admin:
         return None
-    return or_(m.Network.project_id == ctx.project_id, m.Network.shared.is_(True),
-               m.Network.router_external.is_(True))
+    return or_(m.Network.project_id == ctx.project_id, m.Network.id.in_(rbac.granted_ids("network", ctx.project_id)))
 
 
 def load_visible(session: Session, ctx: Context, network_id: str, *, for_update: bool = False) -> m.Network:
@@ -75,9 +83,54 @@ def load_visible(session: Session, ctx: Context, network_id: str, *, for_update:
     if for_update:
         stmt = stmt.with_for_update()
     row = session.execute(stmt).scalar_one_or_none()
-    if row is None or not (ctx.is_admin or row.project_id == ctx.project_id or row.shared or row.router_external):
+    if row is None or not (ctx.is_admin or row.project_id == ctx.project_id
+                           or rbac.granted(session, "network", row.id, ctx.project_id)):
         raise errors.NetworkNotFound(net_id=network_id)
     return row
+
+
+def shared_with(session: Session, ctx: Context, row: m.Network) -> bool:
+    """Whether the caller may use the network as a shared one (ports on it): owner, admin, or an
+    ``access_as_shared`` entry for its project or all."""
+    return (ctx.is_admin or row.project_id == ctx.project_id
+            or rbac.granted(session, "network", row.id, ctx.project_id, (rbac.SHARED,)))
+
+
+# ---------------------------------------------------------------- RBAC (the registry's network entry)
+
+
+def rbac_users(session: Session, row: m.Network, action: str) -> set[str]:
+    """The projects other than the owner using the network: through sharing, with ports (not its
+    DHCP or external-access ports) or subnets on it; through external access, with router gateways
+    or floating IPs on it."""
+    if action == rbac.SHARED:
+        ports = select(m.Port.project_id).where(m.Port.network_id == row.id,
+                                                m.Port.device_owner.not_in(AUTO_DELETE_OWNERS + EXTERNAL_OWNERS))
+        subnets = select(m.Subnet.project_id).where(m.Subnet.network_id == row.id)
+        found = set(session.execute(ports.union(subnets)).scalars())
+    else:
+        routers = select(m.Router.project_id).join(m.Port, m.Port.id == m.Router.gw_port_id).where(
+            m.Port.network_id == row.id)
+        fips = select(m.FloatingIP.project_id).where(m.FloatingIP.floating_network_id == row.id)
+        found = set(session.execute(routers.union(fips)).scalars())
+    return found - {row.project_id, ""}
+
+
+def rbac_sync(session: Session, row: m.Network) -> None:
+    row.shared = rbac.exists(session, "network", row.id, rbac.SHARED, rbac.WILDCARD)
+    row.router_external = rbac.exists(session, "network", row.id, rbac.EXTERNAL)
+
+
+def rbac_check_removal(session: Session, row: m.Network, action: str, target: str, remaining: set[str]) -> None:
+    """As Neutron: the default external network keeps its wildcard entry (auto-allocation), and
+    the last external entry, which turns the network internal, not while router gateways use it."""
+    if action != rbac.EXTERNAL:
+        return
+    if target == rbac.WILDCARD and row.is_default:
+        raise errors.RbacPolicyInUse(object_id=row.id, details="the default external network must stay "
+                                                               "external to every project")
+    if not remaining:
+        l3.check_unexternal(session, row.id)
 
 
 def load_owned(session: Session, ctx: Context, network_id: str, action: str = "update_network") -> m.Network:
@@ -125,6 +178,10 @@ class Networks:
         return [render.network(r, subnet_ids.get(r.id, []), tag_map.get(r.id, []), self.env.port_security,
                                scopes.get(r.id), zones.get(r.id, [])) for r in rows]
 
+    def shown(self, session: Session, ctx: Context, bodies: list[dict]) -> list[dict]:
+        """Rendered networks as the caller sees them (``shared`` per caller)."""
+        return rbac.per_caller(session, ctx, "network", bodies)
+
     # ---------------------------------------------------------------- create
 
     def create(self, ctx: Context, items: list[dict]) -> list[dict]:
@@ -136,10 +193,14 @@ class Networks:
                 securitygroups.ensure_default(session, project)  # as Neutron: a project's first network
             rows = [self._create_one(session, ctx, attrs) for attrs in items]
             session.flush()
+            for row in rows:
+                for flag, action in ((row.shared, rbac.SHARED), (row.router_external, rbac.EXTERNAL)):
+                    if flag:
+                        rbac.add(session, row.project_id, "network", row.id, action, rbac.WILDCARD, new_id())
             result = self.render(session, rows)
             for body in result:
                 feed.record(session, "network", "create", body)
-            return result
+            return self.shown(session, ctx, result)
 
         return self.env.write(work)
 
@@ -187,13 +248,13 @@ class Networks:
 
     def get(self, ctx: Context, network_id: str) -> dict:
         with self.env.db.read() as session:
-            return self.render(session, [load_visible(session, ctx, network_id)])[0]
+            return self.shown(session, ctx, self.render(session, [load_visible(session, ctx, network_id)]))[0]
 
     def list(self, ctx: Context, q: query.ListQuery) -> list[dict]:
+        q, visible = rbac.shared_filter(q, ctx, m.Network.id, "network", visible_clause(ctx))
         with self.env.db.read() as session:
-            stmt = query.build(session, LISTING, visible_clause(ctx), q,
-                               lambda marker: errors.NetworkNotFound(net_id=marker))
-            return self.render(session, list(session.execute(stmt).scalars()))
+            stmt = query.build(session, LISTING, visible, q, lambda marker: errors.NetworkNotFound(net_id=marker))
+            return self.shown(session, ctx, self.render(session, list(session.execute(stmt).scalars())))
 
     # ---------------------------------------------------------------- update
 
@@ -203,27 +264,37 @@ class Networks:
         def work(session: Session) -> dict:
             row = load_owned(session, ctx, network_id)
             check_revision(row, if_match)
-            if attrs.get("router:external") is False and row.router_external:
-                l3.check_unexternal(session, row.id)  # not while router gateways use it
             changed = False
             for key, column in (("name", "name"), ("description", "description"),
-                                ("admin_state_up", "admin_state_up"), ("router:external", "router_external"),
+                                ("admin_state_up", "admin_state_up"),
                                 ("port_security_enabled", "port_security_enabled"),
                                 ("dns_domain", "dns_domain")):
                 if key in attrs and getattr(row, column) != attrs[key]:
                     setattr(row, column, attrs[key])
                     changed = True
-            default = bool(attrs.get("is_default", row.is_default) and row.router_external)
+            if "router:external" in attrs and attrs["router:external"] != row.router_external:
+                if attrs["router:external"]:
+                    rbac.add(session, row.project_id, "network", row.id, rbac.EXTERNAL, rbac.WILDCARD, new_id())
+                else:
+                    l3.check_unexternal(session, row.id)  # not while router gateways use it
+                    rbac.remove(session, "network", row.id, rbac.EXTERNAL)
+                changed = True
+            external = attrs.get("router:external", row.router_external)
+            default = bool(attrs.get("is_default", row.is_default) and external)
             if default and not row.is_default:
                 check_default(session, row.id)
             if default != row.is_default:
                 row.is_default = default
                 changed = True
             if "shared" in attrs and attrs["shared"] != row.shared:
-                if not attrs["shared"]:
+                if attrs["shared"]:
+                    rbac.add(session, row.project_id, "network", row.id, rbac.SHARED, rbac.WILDCARD, new_id())
+                else:
                     self._check_unshare(session, row)
-                row.shared = attrs["shared"]
+                    rbac.remove(session, "network", row.id, rbac.SHARED, rbac.WILDCARD)
                 changed = True
+            if changed:
+                rbac_sync(session, row)
             if "mtu" in attrs and attrs["mtu"] != row.mtu:
                 segment = row.segments[0]
                 row.mtu = self._mtu(ml2.Segment(segment.network_type, segment.physical_network,
@@ -238,19 +309,15 @@ class Networks:
             body = self.render(session, [row])[0]
             if changed:
                 feed.record(session, "network", "update", body)
-            return body
+            return self.shown(session, ctx, [body])[0]
 
         return self.env.write(work)
 
     @staticmethod
     def _check_unshare(session: Session, row: m.Network) -> None:
-        others = session.execute(
-            select(m.Port.id).where(m.Port.network_id == row.id, m.Port.project_id != row.project_id,
-                                    m.Port.device_owner.not_in(AUTO_DELETE_OWNERS)).limit(1)).first()
-        if others is None:
-            others = session.execute(select(m.Subnet.id).where(
-                m.Subnet.network_id == row.id, m.Subnet.project_id != row.project_id).limit(1)).first()
-        if others is not None:
+        """Not while another project uses the network that no other entry shares it with."""
+        remaining = rbac.targets(session, "network", row.id, rbac.SHARED) - {rbac.WILDCARD}
+        if rbac.losing(rbac_users(session, row, rbac.SHARED), row.project_id, remaining, rbac.WILDCARD):
             raise errors.InvalidSharedSetting(network=row.id)
 
     # ---------------------------------------------------------------- delete
@@ -280,6 +347,7 @@ class Networks:
                 subnets_service.delete_row(session, subnet)
             session.flush()
             tags.clear_all(session, row.id)
+            rbac.remove(session, "network", row.id)
             bindings.unbind_network(session, row.id)
             session.execute(delete(m.SegmentAllocation).where(m.SegmentAllocation.network_id == row.id))
             session.delete(row)

@@ -33,7 +33,7 @@ from baryon.service import agents, errors, feed, ipam, l3, ml2, query, quotas, r
 from baryon.service import servicetypes
 from baryon.service.base import Env, check_revision, record_update, require_write, stamp_new
 from baryon.service.context import Context
-from baryon.service.networks import load_visible as load_visible_network
+from baryon.service.networks import load_visible as load_visible_network, shared_with
 from baryon.service.subnets import pools_of
 
 
@@ -180,7 +180,7 @@ class Ports:
 
     def _create_one(self, session: Session, ctx: Context, attrs: dict) -> m.Port:
         network = load_visible_network(session, ctx, attrs["network_id"])
-        if not (ctx.is_admin or network.project_id == ctx.project_id or network.shared):
+        if not shared_with(session, ctx, network):
             raise errors.NetworkNotFound(net_id=network.id)
         _check_owner_attrs(ctx, network.project_id, "create_port", attrs)
         row = m.Port()

@@ -35,6 +35,7 @@ COUNTED: dict[str, type] = {
     "security_group": m.SecurityGroup,
     "security_group_rule": m.SecurityGroupRule,
     "subnetpool": m.SubnetPool,  # as Neutron: counted, no option of its own (default_quota, -1)
+    "rbac_policy": m.RbacPolicy,  # every policy of the project counts; only the API's creates are checked
 }
 
 

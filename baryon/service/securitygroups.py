@@ -17,6 +17,10 @@ A rule may name an address group (``remote_address_group_id``) the caller sees; 
 with the rule's group, so that the address group cannot be deleted under a rule being made
 (``addressgroups``).
 
+Sharing (rbac-security-groups): an ``access_as_shared`` RBAC entry (``rbac``) shows the group to
+its target project, which may then put it on its ports (and see its rules), but not change it
+(403); ``shared`` says whether the group is shared with the caller.
+
 Invariants: the default group can't be renamed, nor deleted by a non-admin; a group that a port
 uses can't be deleted, nor change ``stateful``. Deleting a group also deletes the rules of other
 groups that name it as their remote group (those groups are bumped and logged).
@@ -28,8 +32,8 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
-from baryon.service import addressgroups, defaultsgrules, errors, feed, query, quotas, render, sgrules, sgtemplates
-from baryon.service import tags
+from baryon.service import addressgroups, defaultsgrules, errors, feed, query, quotas, rbac, render, sgrules
+from baryon.service import sgtemplates, tags
 from baryon.service.base import Env, bump, check_revision, new_id, now, require_write, stamp_new
 from baryon.service.context import Context
 from baryon.service.render import ts
@@ -164,7 +168,10 @@ def check_usable(session: Session, ctx: Context, project_id: str, group_ids: lis
     rows = session.execute(select(m.SecurityGroup.id, m.SecurityGroup.project_id, m.SecurityGroup.stateful)
                            .where(m.SecurityGroup.id.in_(group_ids))).all()
     found = {gid: project for gid, project, _ in rows}
-    missing = [gid for gid in group_ids if gid not in found or (not ctx.is_admin and found[gid] != project_id)]
+    shared = set(session.execute(rbac.granted_ids("security_group", project_id, (rbac.SHARED,)).where(
+        m.RbacPolicy.object_id.in_(group_ids))).scalars())
+    missing = [gid for gid in group_ids if gid not in found
+               or not (ctx.is_admin or found[gid] == project_id or gid in shared)]
     if missing:
         raise errors.SecurityGroupNotFound(id=", ".join(missing))
     if len({stateful for _, _, stateful in rows}) > 1:
@@ -173,14 +180,19 @@ def check_usable(session: Session, ctx: Context, project_id: str, group_ids: lis
 
 
 def group_visible_clause(ctx: Context) -> ColumnElement[bool] | None:
-    return None if ctx.is_admin else m.SecurityGroup.project_id == ctx.project_id
+    """The caller's groups and those shared with it."""
+    if ctx.is_admin:
+        return None
+    return or_(m.SecurityGroup.project_id == ctx.project_id,
+               m.SecurityGroup.id.in_(rbac.granted_ids("security_group", ctx.project_id, (rbac.SHARED,))))
 
 
 def rule_visible_clause(ctx: Context) -> ColumnElement[bool] | None:
     if ctx.is_admin:
         return None
     return or_(_R.project_id == ctx.project_id, _R.security_group_id.in_(
-        select(m.SecurityGroup.id).where(m.SecurityGroup.project_id == ctx.project_id)))
+        select(m.SecurityGroup.id).where(m.SecurityGroup.project_id == ctx.project_id)),
+        _R.security_group_id.in_(rbac.granted_ids("security_group", ctx.project_id, (rbac.SHARED,))))
 
 
 def load_visible(session: Session, ctx: Context, group_id: str, *, for_update: bool = False) -> m.SecurityGroup:
@@ -188,9 +200,30 @@ def load_visible(session: Session, ctx: Context, group_id: str, *, for_update: b
     if for_update:
         stmt = stmt.with_for_update()
     row = session.execute(stmt).scalar_one_or_none()
-    if row is None or not (ctx.is_admin or row.project_id == ctx.project_id):
+    if row is None or not (ctx.is_admin or row.project_id == ctx.project_id
+                           or rbac.granted(session, "security_group", row.id, ctx.project_id, (rbac.SHARED,))):
         raise errors.SecurityGroupNotFound(id=group_id)
     return row
+
+
+def load_owned(session: Session, ctx: Context, group_id: str, action: str) -> m.SecurityGroup:
+    """A group the caller may change (locked): 404 when it cannot see it, 403 when it is only
+    shared with it."""
+    row = load_visible(session, ctx, group_id, for_update=True)
+    if not (ctx.is_admin or row.project_id == ctx.project_id):
+        raise errors.PolicyNotAuthorized(rule=f"rule:{action}")
+    return row
+
+
+# ---------------------------------------------------------------- RBAC (the registry's security_group entry)
+
+
+def rbac_users(session: Session, row: m.SecurityGroup, action: str) -> set[str]:
+    """The projects other than the owner whose ports use the group."""
+    found = set(session.execute(select(m.Port.project_id).join(
+        m.PortSecurityGroupBinding, m.PortSecurityGroupBinding.port_id == m.Port.id).where(
+        m.PortSecurityGroupBinding.security_group_id == row.id)).scalars())
+    return found - {row.project_id}
 
 
 def _is_default(session: Session, group: m.SecurityGroup) -> bool:
@@ -223,6 +256,11 @@ class SecurityGroups:
     def _render_one(self, session: Session, row: m.SecurityGroup) -> dict:
         return self.render(session, [row])[0]
 
+    @staticmethod
+    def shown(session: Session, ctx: Context, bodies: list[dict]) -> list[dict]:
+        """Rendered groups as the caller sees them (``shared``: shared with the caller)."""
+        return rbac.per_caller(session, ctx, "security_group", bodies)
+
     # ---------------------------------------------------------------- create
 
     def create(self, ctx: Context, items: list[dict]) -> list[dict]:
@@ -250,14 +288,14 @@ class SecurityGroups:
 
     def get(self, ctx: Context, group_id: str) -> dict:
         with self.env.db.read() as session:
-            return self._render_one(session, load_visible(session, ctx, group_id))
+            return self.shown(session, ctx, self.render(session, [load_visible(session, ctx, group_id)]))[0]
 
     def list(self, ctx: Context, q: query.ListQuery) -> list[dict]:
         ensure_default_exists(self.env, _listed_project(ctx, q))
         with self.env.db.read() as session:
             stmt = query.build(session, GROUP_LISTING, group_visible_clause(ctx), q,
                                lambda marker: errors.SecurityGroupNotFound(id=marker))
-            return self.render(session, list(session.execute(stmt).scalars()))
+            return self.shown(session, ctx, self.render(session, list(session.execute(stmt).scalars())))
 
     # ---------------------------------------------------------------- update
 
@@ -265,7 +303,7 @@ class SecurityGroups:
         require_write(ctx, "update_security_group")
 
         def work(session: Session) -> dict:
-            row = load_visible(session, ctx, group_id, for_update=True)
+            row = load_owned(session, ctx, group_id, "update_security_group")
             check_revision(row, if_match)
             if "name" in attrs and _is_default(session, row):
                 raise errors.SecurityGroupCannotUpdateDefault()
@@ -282,7 +320,7 @@ class SecurityGroups:
             body = self._render_one(session, row)
             if changed:
                 feed.record(session, "security_group", "update", body)
-            return body
+            return self.shown(session, ctx, [body])[0]
 
         return self.env.write(work)
 
@@ -292,7 +330,7 @@ class SecurityGroups:
         require_write(ctx, "delete_security_group")
 
         def work(session: Session) -> None:
-            row = load_visible(session, ctx, group_id, for_update=True)
+            row = load_owned(session, ctx, group_id, "delete_security_group")
             check_revision(row, if_match)
             if _in_use(session, row.id):
                 raise errors.SecurityGroupInUse(id=row.id)
@@ -303,6 +341,7 @@ class SecurityGroups:
             for rule in body["security_group_rules"]:
                 feed.record(session, "security_group_rule", "delete", rule)
             tags.clear_all(session, row.id)
+            rbac.remove(session, "security_group", row.id)
             session.delete(row)
             feed.record(session, "security_group", "delete", body)
 
@@ -345,7 +384,7 @@ class SecurityGroupRules:
 
         def work(session: Session) -> list[dict]:
             # NOTE: the group's row lock serialises every rule change of the group.
-            group = load_visible(session, ctx, items[0]["security_group_id"], for_update=True)
+            group = load_owned(session, ctx, items[0]["security_group_id"], "create_security_group_rule")
             # NOTE: a rule belongs to its group's project unless an admin says otherwise.
             project = next(iter(projects), group.project_id)
             for spec, _ in specs:
@@ -413,6 +452,8 @@ class SecurityGroupRules:
             check_revision(rule, if_match)
             group = session.execute(select(m.SecurityGroup).where(
                 m.SecurityGroup.id == rule.security_group_id).with_for_update()).scalar_one()
+            if not (ctx.is_admin or ctx.project_id in (rule.project_id, group.project_id)):
+                raise errors.PolicyNotAuthorized(rule="rule:delete_security_group_rule")  # a shared group's
             body = rule_dict(rule)
             group.rules.remove(rule)
             bump(group)

@@ -14,6 +14,7 @@ from baryon.service import addressscopes, subnetpools
 from baryon.service import addressgroups
 from baryon.service import flavors
 from baryon.service import defaultsgrules
+from baryon.service import rbac, rbacpolicies
 from baryon.service.agents import Agents, HookChain
 from baryon.service.agentschedulers import AgentSchedulers
 from baryon.service.base import Env
@@ -48,6 +49,7 @@ class Services:
     flavors: flavors.Flavors
     service_profiles: flavors.ServiceProfiles
     default_security_group_rules: defaultsgrules.DefaultSecurityGroupRules
+    rbac_policies: rbacpolicies.RbacPolicies
 
     @classmethod
     def create(cls, settings: Settings, db: Database) -> "Services":
@@ -61,7 +63,9 @@ class Services:
             "networks": TagTarget(networks.load_owned, lambda s, row: nets.render(s, [row])[0]),
             "subnets": TagTarget(subnets.load_owned, lambda s, row: subs.render(s, [row])[0]),
             "ports": TagTarget(ports.load_visible, lambda s, row: prts.render(s, [row])[0]),
-            "security_groups": TagTarget(securitygroups.load_visible, lambda s, row: groups.render(s, [row])[0]),
+            "security_groups": TagTarget(
+                lambda s, ctx, gid: securitygroups.load_owned(s, ctx, gid, "update_security_group"),
+                lambda s, row: groups.render(s, [row])[0]),
             "routers": TagTarget(routers.load_visible, lambda s, row: rtrs.render(s, [row])[0]),
             "floatingips": TagTarget(floatingips.load_visible, lambda s, row: fips.render(s, [row])[0]),
             "subnetpools": TagTarget(subnetpools.load_owned, lambda s, row: pools.render(s, [row])[0]),
@@ -81,4 +85,28 @@ class Services:
                    subnetpools=pools, address_scopes=addressscopes.AddressScopes(env),
                    address_groups=addressgroups.AddressGroups(env),
                    flavors=flavors.Flavors(env), service_profiles=flavors.ServiceProfiles(env),
-                   default_security_group_rules=defaultsgrules.DefaultSecurityGroupRules(env))
+                   default_security_group_rules=defaultsgrules.DefaultSecurityGroupRules(env),
+                   rbac_policies=rbacpolicies.RbacPolicies(env, rbac_types(nets, pools, groups)))
+
+
+def rbac_types(nets: networks.Networks, pools: subnetpools.SubnetPools,
+               groups: securitygroups.SecurityGroups) -> dict[str, rbac.ObjectType]:
+    """The object types RBAC policies apply to (``rbac.ObjectType``): one entry per type."""
+    shared = (rbac.SHARED,)
+    types = [
+        rbac.ObjectType("network", "networks", (rbac.SHARED, rbac.EXTERNAL),
+                        lambda s, ctx, i: networks.load_visible(s, ctx, i, for_update=True),
+                        lambda s, row: nets.render(s, [row])[0], networks.rbac_users, networks.rbac_sync,
+                        check_removal=networks.rbac_check_removal),
+        rbac.ObjectType("subnetpool", "subnetpools", shared,
+                        lambda s, ctx, i: subnetpools.load_visible(s, ctx, i, for_update=True),
+                        lambda s, row: pools.render(s, [row])[0], subnetpools.rbac_users, subnetpools.rbac_sync,
+                        check_target=subnetpools.rbac_check_target),
+        rbac.ObjectType("address_scope", "address scopes", shared,
+                        lambda s, ctx, i: addressscopes.load_visible(s, ctx, i, for_update=True),
+                        lambda s, row: addressscopes.body(row), addressscopes.rbac_users, addressscopes.rbac_sync),
+        rbac.ObjectType("security_group", "security groups", shared,
+                        lambda s, ctx, i: securitygroups.load_visible(s, ctx, i, for_update=True),
+                        lambda s, row: groups.render(s, [row])[0], securitygroups.rbac_users),
+    ]
+    return {t.name: t for t in types}

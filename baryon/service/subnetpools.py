@@ -9,8 +9,11 @@ default pool per IP version (``is_default``, the admin's). A pool in an address 
 scope's IP version, be accessible to the caller (owner, shared, or admin) and share no address with
 the scope's other pools; re-scoping a pool may not leave a network's subnets in two scopes.
 
-Visibility: a pool is the owner's, or everybody's when ``shared``; changing it is the owner's (a
-shared pool seen by another project: 403), as in Neutron's policy.
+Visibility: a pool is the owner's, and the projects an RBAC entry (rbac-subnetpool) shares it with;
+``shared: true`` is the wildcard entry (``rbac``), and the ``shared`` a caller sees is whether the
+pool is shared with it. Changing a pool is the owner's (a shared pool seen by another project:
+403), as in Neutron's policy. A pool in an address scope is shared only with projects the scope
+is shared with (400).
 
 Allocation (``allocate``, called by ``subnets`` inside the subnet's transaction): the pool row is
 locked (``FOR UPDATE``) before the allocated prefixes are read, so two concurrent allocations from
@@ -30,8 +33,8 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
-from baryon.service import errors, feed, prefixes, query, quotas, render, tags
-from baryon.service.base import Env, check_revision, record_update, require_write, stamp_new
+from baryon.service import errors, feed, prefixes, query, quotas, rbac, render, tags
+from baryon.service.base import Env, check_revision, new_id, record_update, require_write, stamp_new
 from baryon.service.context import Context
 
 LISTING = query.Listing(
@@ -58,11 +61,44 @@ IN_USE = "One or more the prefixes to be removed is in use by a subnet."
 def visible_clause(ctx: Context) -> ColumnElement[bool] | None:
     if ctx.is_admin:
         return None
-    return or_(m.SubnetPool.project_id == ctx.project_id, m.SubnetPool.shared.is_(True))
+    return or_(m.SubnetPool.project_id == ctx.project_id,
+               m.SubnetPool.id.in_(rbac.granted_ids("subnetpool", ctx.project_id, (rbac.SHARED,))))
 
 
-def _visible(ctx: Context, row: m.SubnetPool) -> bool:
-    return ctx.is_admin or row.project_id == ctx.project_id or row.shared
+def _visible(session: Session, ctx: Context, row: m.SubnetPool) -> bool:
+    return (ctx.is_admin or row.project_id == ctx.project_id
+            or rbac.granted(session, "subnetpool", row.id, ctx.project_id, (rbac.SHARED,)))
+
+
+def scope_usable(session: Session, scope_id: str, project_id: str) -> bool:
+    """Whether ``project_id`` may use the address scope: owns it, or it is shared with the project
+    ('*': with every project)."""
+    owner = session.execute(select(m.AddressScope.project_id).where(m.AddressScope.id == scope_id)).scalar()
+    if owner is None:
+        return False
+    if project_id == rbac.WILDCARD:
+        return rbac.exists(session, "address_scope", scope_id, rbac.SHARED, rbac.WILDCARD)
+    return owner == project_id or rbac.granted(session, "address_scope", scope_id, project_id, (rbac.SHARED,))
+
+
+# ---------------------------------------------------------------- RBAC (the registry's subnetpool entry)
+
+
+def rbac_users(session: Session, row: m.SubnetPool, action: str) -> set[str]:
+    """The projects other than the owner with subnets from the pool."""
+    found = set(session.execute(select(m.Subnet.project_id).where(m.Subnet.subnetpool_id == row.id)).scalars())
+    return found - {row.project_id}
+
+
+def rbac_sync(session: Session, row: m.SubnetPool) -> None:
+    row.shared = rbac.exists(session, "subnetpool", row.id, rbac.SHARED, rbac.WILDCARD)
+
+
+def rbac_check_target(session: Session, row: m.SubnetPool, action: str, target: str) -> None:
+    """A pool in an address scope can be shared only with projects that may use the scope."""
+    if row.address_scope_id and not scope_usable(session, row.address_scope_id, target):
+        raise errors.InvalidInput(error_message=f"Subnet pool {row.id} is in address scope "
+                                                f"{row.address_scope_id}, which is not shared with {target}")
 
 
 def load_visible(session: Session, ctx: Context, pool_id: str, *, for_update: bool = False) -> m.SubnetPool:
@@ -70,7 +106,7 @@ def load_visible(session: Session, ctx: Context, pool_id: str, *, for_update: bo
     if for_update:
         stmt = stmt.with_for_update()
     row = session.execute(stmt).scalar_one_or_none()
-    if row is None or not _visible(ctx, row):
+    if row is None or not _visible(session, ctx, row):
         raise errors.SubnetPoolNotFound(subnetpool_id=pool_id)
     return row
 
@@ -155,6 +191,11 @@ class SubnetPools:
         tag_map = render.tags_of(session, [r.id for r in rows])
         return [body(r, tag_map.get(r.id, [])) for r in rows]
 
+    @staticmethod
+    def shown(session: Session, ctx: Context, bodies: list[dict]) -> list[dict]:
+        """Rendered pools as the caller sees them (``shared`` per caller)."""
+        return rbac.per_caller(session, ctx, "subnetpool", bodies)
+
     # ---------------------------------------------------------------- checks
 
     @staticmethod
@@ -174,7 +215,7 @@ class SubnetPools:
             return
         scope = session.execute(select(m.AddressScope).where(m.AddressScope.id == scope_id)
                                 .with_for_update()).scalar_one_or_none()
-        if scope is None or not (ctx.is_admin or scope.project_id == ctx.project_id or scope.shared):
+        if scope is None or not (ctx.is_admin or scope_usable(session, scope.id, ctx.project_id)):
             raise errors.AddressScopeNotFound(address_scope_id=scope_id)
         if scope.ip_version != version:
             raise errors.IllegalSubnetPoolIpVersionAssociationToAddressScope(
@@ -200,10 +241,13 @@ class SubnetPools:
             quotas.check_items(session, self.env, ctx.project_id, items, "subnetpool")
             rows = [self._create_one(session, ctx, attrs) for attrs in items]
             session.flush()
+            for row in rows:
+                if row.shared:
+                    rbac.add(session, row.project_id, "subnetpool", row.id, rbac.SHARED, rbac.WILDCARD, new_id())
             result = self.render(session, rows)
             for item in result:
                 feed.record(session, "subnetpool", "create", item)
-            return result
+            return self.shown(session, ctx, result)
 
         return self.env.write(work)
 
@@ -231,13 +275,14 @@ class SubnetPools:
 
     def get(self, ctx: Context, pool_id: str) -> dict:
         with self.env.db.read() as session:
-            return self.render(session, [load_visible(session, ctx, pool_id)])[0]
+            return self.shown(session, ctx, self.render(session, [load_visible(session, ctx, pool_id)]))[0]
 
     def list(self, ctx: Context, q: query.ListQuery) -> list[dict]:
+        q, visible = rbac.shared_filter(q, ctx, m.SubnetPool.id, "subnetpool", visible_clause(ctx))
         with self.env.db.read() as session:
-            stmt = query.build(session, LISTING, visible_clause(ctx), q,
+            stmt = query.build(session, LISTING, visible, q,
                                lambda marker: errors.SubnetPoolNotFound(subnetpool_id=marker))
-            return self.render(session, list(session.execute(stmt).scalars()))
+            return self.shown(session, ctx, self.render(session, list(session.execute(stmt).scalars())))
 
     # ---------------------------------------------------------------- update
 
@@ -249,7 +294,7 @@ class SubnetPools:
         def work(session: Session) -> dict:
             row = load_owned(session, ctx, pool_id)
             check_revision(row, if_match)
-            return self._update(session, ctx, row, attrs)
+            return self.shown(session, ctx, [self._update(session, ctx, row, attrs)])[0]
 
         return self.env.write(work)
 
@@ -330,6 +375,7 @@ class SubnetPools:
                 raise errors.SubnetPoolDeleteError(reason="Subnet pool has existing allocations")
             item = self.render(session, [row])[0]
             tags.clear_all(session, row.id)
+            rbac.remove(session, "subnetpool", row.id)
             session.delete(row)
             feed.record(session, "subnetpool", "delete", item)
 

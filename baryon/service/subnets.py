@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
-from baryon.service import errors, feed, ipam, query, quotas, render, subnetpools, tags
+from baryon.service import errors, feed, ipam, query, quotas, rbac, render, subnetpools, tags
 from baryon.service.base import Env, bump, check_revision, require_write, stamp_new
 from baryon.service.context import Context
 from baryon.service.networks import AUTO_DELETE_OWNERS, Networks, check_mtu
@@ -40,6 +40,7 @@ LISTING = query.Listing(
     special={
         "dns_nameservers": lambda v: m.Subnet.id.in_(
             select(m.DnsNameserver.subnet_id).where(m.DnsNameserver.address.in_(v))),
+        # NOTE: shared with the caller, so taken out of the query by ``Subnets.list`` (``rbac.shared_filter``).
         "shared": lambda v: m.Subnet.network_id.in_(select(m.Network.id).where(m.Network.shared.in_(v))),
         "service_types": lambda v: m.Subnet.id.in_(
             select(m.SubnetServiceType.subnet_id).where(m.SubnetServiceType.service_type.in_(v))),
@@ -50,20 +51,21 @@ LISTING = query.Listing(
 
 
 def visible_clause(ctx: Context) -> ColumnElement[bool] | None:
+    """The caller's subnets, and those of the networks shared with it (``access_as_shared``, as
+    Neutron: external access alone shows the network, not its subnets)."""
     if ctx.is_admin:
         return None
     return or_(m.Subnet.project_id == ctx.project_id,
-               m.Subnet.network_id.in_(select(m.Network.id).where(m.Network.shared.is_(True))))
+               m.Subnet.network_id.in_(rbac.granted_ids("network", ctx.project_id, (rbac.SHARED,))))
 
 
 def load_visible(session: Session, ctx: Context, subnet_id: str) -> m.Subnet:
     row = session.get(m.Subnet, subnet_id)
     if row is None:
         raise errors.SubnetNotFound(subnet_id=subnet_id)
-    if not (ctx.is_admin or row.project_id == ctx.project_id):
-        shared = session.execute(select(m.Network.shared).where(m.Network.id == row.network_id)).scalar()
-        if not shared:
-            raise errors.SubnetNotFound(subnet_id=subnet_id)
+    if not (ctx.is_admin or row.project_id == ctx.project_id
+            or rbac.granted(session, "network", row.network_id, ctx.project_id, (rbac.SHARED,))):
+        raise errors.SubnetNotFound(subnet_id=subnet_id)
     return row
 
 
@@ -264,9 +266,9 @@ class Subnets:
             return self.render(session, [load_visible(session, ctx, subnet_id)])[0]
 
     def list(self, ctx: Context, q: query.ListQuery) -> list[dict]:
+        q, visible = rbac.shared_filter(q, ctx, m.Subnet.network_id, "network", visible_clause(ctx))
         with self.env.db.read() as session:
-            stmt = query.build(session, LISTING, visible_clause(ctx), q,
-                               lambda marker: errors.SubnetNotFound(subnet_id=marker))
+            stmt = query.build(session, LISTING, visible, q, lambda marker: errors.SubnetNotFound(subnet_id=marker))
             return self.render(session, list(session.execute(stmt).scalars()))
 
     # ---------------------------------------------------------------- update
@@ -394,8 +396,9 @@ def load_owned_or_forbidden(session: Session, ctx: Context, network_id: str, res
         raise errors.NetworkNotFound(net_id=network_id)
     if ctx.is_admin or row.project_id == ctx.project_id:
         return row
-    if row.shared:  # Neutron: its create_subnet policy (network owner) refuses
+    if rbac.granted(session, "network", row.id, ctx.project_id, (rbac.SHARED,)):
+        # Neutron: its create_subnet policy (network owner) refuses
         raise errors.PolicyNotAuthorized(rule=f"rule:create_{resource}")
-    if row.router_external:  # visible: Neutron's ownership check refuses
+    if rbac.granted(session, "network", row.id, ctx.project_id):  # visible: Neutron's ownership check refuses
         raise errors.HTTPForbidden(msg=f"Tenant {ctx.project_id} not allowed to create {resource} on this network")
     raise errors.NetworkNotFound(net_id=network_id)

@@ -24,7 +24,7 @@ from tests.api.helpers import fault, http, sdk
 from tests.support.server import BaryonServer
 
 NEUTRON_DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "router": 10, "floatingip": 50,
-                    "security_group": 10, "security_group_rule": 100, "subnetpool": -1}
+                    "security_group": 10, "security_group_rule": 100, "subnetpool": -1, "rbac_policy": 10}
 UNLIMITED = dict.fromkeys(NEUTRON_DEFAULTS, -1)
 
 

@@ -89,6 +89,11 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
                                  "resource"),
     "router_availability_zone": ("Router Availability Zone", "Availability zone support for router."),
     "auto-allocated-topology": ("Auto Allocated Topology Services", "Auto Allocated Topology Services."),
+    "rbac-policies": ("RBAC Policies", "Allows creation and modification of policies that control tenant access "
+                      "to resources."),
+    "rbac-security-groups": ("Add security_group type to network RBAC", "Add security_group type to network RBAC"),
+    "rbac-subnetpool": ("Add subnetpool type to RBAC", "Add subnetpool type to RBAC"),
+    "rbac-address-scope": ("Add address_scope type to RBAC", "Add address_scope type to RBAC"),
 }
 
 
