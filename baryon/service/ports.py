@@ -180,6 +180,11 @@ class Ports:
 
     def _create_one(self, session: Session, ctx: Context, attrs: dict) -> m.Port:
         network = load_visible_network(session, ctx, attrs["network_id"])
+        if not (ctx.is_admin or network.project_id == ctx.project_id):
+            # NOTE: used through an RBAC entry: the network's row is held FOR SHARE before the entry
+            # is checked, so a removal of the entry (which locks the row FOR UPDATE, then looks for
+            # the target's ports) cannot pass between this check and the port's commit.
+            session.execute(select(m.Network.id).where(m.Network.id == network.id).with_for_update(read=True))
         if not shared_with(session, ctx, network):
             raise errors.NetworkNotFound(net_id=network.id)
         _check_owner_attrs(ctx, network.project_id, "create_port", attrs)

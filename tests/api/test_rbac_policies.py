@@ -254,3 +254,29 @@ def test_listing_quota_and_concurrent_duplicates(admin: httpx.Client, member: ht
     assert len(policies(admin, object_id=net["id"], target_tenant=target)) == 1
     assert member.delete(f"/networks/{net['id']}").status_code == 204
     assert policies(admin, object_id=net["id"]) == []
+
+
+def test_a_policy_removed_while_its_target_makes_ports_leaves_no_port_behind(admin: httpx.Client, member: httpx.Client,
+                                                                              other: httpx.Client):
+    """Ports made by the target project race the removal of the entry that lets it: either the
+    removal is refused (409, the ports stay) or it succeeds and no port of the target is left on
+    the network (its creates got 404)."""
+    net = create(member, "network", name=name("rbac-race"))
+    create(member, "subnet", network_id=net["id"], cidr="10.9.0.0/24", ip_version=4)
+    for _ in range(4):
+        pol = policy(member, "network", net["id"], project_of(other))
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            creates = [pool.submit(other.post, "/ports", json={"port": {"network_id": net["id"]}}) for _ in range(3)]
+            removal = pool.submit(member.delete, f"/rbac-policies/{pol['id']}")
+            codes = sorted(f.result().status_code for f in creates)
+            removed = removal.result()
+        assert set(codes) <= {201, 404}, codes
+        mine = [p for p in listed(admin, "ports", network_id=net["id"]) if p["project_id"] == project_of(other)]
+        if removed.status_code == 204:
+            assert mine == [], "a port of the target outlived the entry that let it be made"
+        else:
+            assert removed.status_code == 409 and removed.json()["NeutronError"]["type"] == "RbacPolicyInUse"
+            assert len(mine) == codes.count(201) > 0
+            for port in mine:
+                assert admin.delete(f"/ports/{port['id']}").status_code == 204
+            assert member.delete(f"/rbac-policies/{pol['id']}").status_code == 204
