@@ -9,10 +9,13 @@ IPv4 (IPv6) admits only the group's IPv4 (IPv6) addresses. As Neutron's ``addres
 anything; a create with addresses merges duplicates. A group that a rule names cannot be deleted
 (409 ``AddressGroupInUse``).
 
-Visibility is ``visible_clause`` alone (the owner's, or every group for an admin): Neutron shares
-address groups through RBAC (rbac-address-group), which adds one clause there. Changes are the
-owner's: a group seen but not owned answers 404 to a change, as Neutron's policy does for a group
-shared with the caller.
+Visibility is ``visible_clause``: the owner's groups, and those an ``access_as_shared`` RBAC entry
+(rbac-address-group, ``rbac``) shares with the caller's project or with every project; an admin
+sees all. A project a group is shared with may name it in its rules; the entries it needs cannot go
+while its rules do (``rbac_users``: Neutron's ``get_bound_project_ids``). Neutron's address group
+has a ``shared`` attribute that it never shows (not visible, not a filter): neither does this one.
+Changes are the owner's: a group seen but not owned answers 404 to a change, as Neutron's policy
+does for a group shared with the caller. A group's entries go with it.
 
 Concurrency: every change locks the group's row (``FOR UPDATE``); so does a rule naming the
 group (``securitygroups``), so a delete and a new rule naming the group serialise, and the delete
@@ -25,15 +28,16 @@ from __future__ import annotations
 
 import ipaddress
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
-from baryon.service import errors, feed, query
+from baryon.service import errors, feed, query, rbac
 from baryon.service.base import Env, check_revision, record_update, require_write, stamp_new
 from baryon.service.context import Context
 from baryon.service.render import ts
 
+RBAC_TYPE = "address_group"  # the entries' object_type
 LISTING = query.Listing(
     model=m.AddressGroup,
     columns={
@@ -51,18 +55,19 @@ def visible_clause(ctx: Context) -> ColumnElement[bool] | None:
     """The groups ``ctx`` may see (None: all of them). The one place visibility is decided."""
     if ctx.is_admin:
         return None
-    return m.AddressGroup.project_id == ctx.project_id
+    return or_(m.AddressGroup.project_id == ctx.project_id,
+               m.AddressGroup.id.in_(rbac.granted_ids(RBAC_TYPE, ctx.project_id, (rbac.SHARED,))))
 
 
 def load_visible(session: Session, ctx: Context, group_id: str, *, for_update: bool = False) -> m.AddressGroup:
+    """The group if ``ctx`` sees it (404 otherwise). NOTE: the row is read (and locked) before its
+    entries, so that under the lock the entries read are those the last change of them left."""
     stmt = select(m.AddressGroup).where(m.AddressGroup.id == group_id)
-    clause = visible_clause(ctx)
-    if clause is not None:
-        stmt = stmt.where(clause)
     if for_update:
         stmt = stmt.with_for_update()
     row = session.execute(stmt).scalar_one_or_none()
-    if row is None:
+    if row is None or not (ctx.is_admin or row.project_id == ctx.project_id
+                           or rbac.granted(session, RBAC_TYPE, row.id, ctx.project_id, (rbac.SHARED,))):
         raise errors.AddressGroupNotFound(address_group_id=group_id)
     return row
 
@@ -74,6 +79,14 @@ def load_owned(session: Session, ctx: Context, group_id: str) -> m.AddressGroup:
     if not (ctx.is_admin or row.project_id == ctx.project_id):
         raise errors.AddressGroupNotFound(address_group_id=group_id)
     return row
+
+
+def rbac_users(session: Session, row: m.AddressGroup, action: str) -> set[str]:
+    """The projects other than the owner whose security group rules name the group (a rule's
+    project, as Neutron's ``AddressGroup.get_bound_project_ids``)."""
+    found = set(session.execute(select(m.SecurityGroupRule.project_id).where(
+        m.SecurityGroupRule.remote_address_group_id == row.id)).scalars())
+    return found - {row.project_id}
 
 
 def normalize(address: str) -> str:
@@ -188,6 +201,7 @@ class AddressGroups:
                     m.SecurityGroupRule.remote_address_group_id == row.id).limit(1)).first():
                 raise errors.AddressGroupInUse(address_group_id=row.id)
             item = body(row)
+            rbac.remove(session, RBAC_TYPE, row.id)
             session.delete(row)
             feed.record(session, "address_group", "delete", item)
 

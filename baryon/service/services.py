@@ -108,5 +108,8 @@ def rbac_types(nets: networks.Networks, pools: subnetpools.SubnetPools,
         rbac.ObjectType("security_group", "security groups", shared,
                         lambda s, ctx, i: securitygroups.load_visible(s, ctx, i, for_update=True),
                         lambda s, row: groups.render(s, [row])[0], securitygroups.rbac_users),
+        rbac.ObjectType(addressgroups.RBAC_TYPE, "address groups", shared,
+                        lambda s, ctx, i: addressgroups.load_visible(s, ctx, i, for_update=True),
+                        lambda s, row: addressgroups.body(row), addressgroups.rbac_users),
     ]
     return {t.name: t for t in types}

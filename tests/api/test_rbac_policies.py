@@ -2,10 +2,11 @@
 
 Networks shared with one project (visibility of the network and its subnets, ports on it, ``shared``
 per caller and as a filter, the wildcard entry behind ``shared``), external access granted to one
-project (the network turns external, a router gateway on it), subnet pools, address scopes and
-security groups shared with one project; who may create, see, retarget and delete a policy; the
-409 while the target project still uses the object; bad input refused with nothing changed; the
-quota; concurrent duplicate creates.
+project (the network turns external, a router gateway on it), subnet pools, address scopes,
+security groups and address groups shared with one project; who may create, see, retarget and
+delete a policy; the 409 while the target project still uses the object; bad input refused with
+nothing changed; the quota; concurrent duplicate creates; a policy's delete racing a rule that
+needs it.
 """
 
 from __future__ import annotations
@@ -280,3 +281,75 @@ def test_a_policy_removed_while_its_target_makes_ports_leaves_no_port_behind(adm
             for port in mine:
                 assert admin.delete(f"/ports/{port['id']}").status_code == 204
             assert member.delete(f"/rbac-policies/{pol['id']}").status_code == 204
+
+
+def dashed(client: httpx.Client, path: str, **params: Any) -> list[dict]:
+    """A list of a collection whose path has dashes (``address-groups``)."""
+    response = client.get(f"/{path}", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()[path.replace("-", "_")]
+
+
+def test_address_group_shared(admin: httpx.Client, member: httpx.Client, other: httpx.Client, project: str):
+    ag = made(admin, "/address-groups", "address_group", name=name("ag"), addresses=["10.5.0.0/16"])
+    fault(member.get(f"/address-groups/{ag['id']}"), 404, "AddressGroupNotFound")
+    pol = policy(admin, "address_group", ag["id"], project)
+    seen = member.get(f"/address-groups/{ag['id']}").json()["address_group"]
+    assert seen == {**ag, "revision_number": ag["revision_number"] + 1, "updated_at": seen["updated_at"]}
+    assert "shared" not in seen  # as Neutron: the attribute exists but is not shown
+    assert [g["id"] for g in dashed(member, "address-groups", id=ag["id"])] == [ag["id"]]
+    assert dashed(other, "address-groups", id=ag["id"]) == []
+    # Seen, not changed (Neutron: 404), nor granted on.
+    fault(member.put(f"/address-groups/{ag['id']}", json={"address_group": {"name": "x"}}),
+          404, "AddressGroupNotFound")
+    fault(member.put(f"/address-groups/{ag['id']}/add_addresses", json={"addresses": ["10.6.0.0/16"]}),
+          404, "AddressGroupNotFound")
+    fault(member.delete(f"/address-groups/{ag['id']}"), 404, "AddressGroupNotFound")
+    fault(member.post("/rbac-policies", json={"rbac_policy": {
+        "object_type": "address_group", "object_id": ag["id"], "action": "access_as_shared",
+        "target_tenant": project_of(other)}}), 400, "InvalidInput")
+    fault(admin.post("/rbac-policies", json={"rbac_policy": {
+        "object_type": "address_group", "object_id": ag["id"], "action": "access_as_external",
+        "target_tenant": project}}), 400, "InvalidActionForType")
+    assert admin.get(f"/address-groups/{ag['id']}").json()["address_group"]["addresses"] == ["10.5.0.0/16"]
+
+    # Usable in the target's rules only; a rule holds the entry unless the wildcard grants it.
+    rule = {"direction": "ingress", "protocol": "tcp", "remote_address_group_id": ag["id"]}
+    sg, other_sg = made(member, "/security-groups", "security_group", name=name("sg")), \
+        made(other, "/security-groups", "security_group", name=name("sg"))
+    used = made(member, "/security-group-rules", "security_group_rule", security_group_id=sg["id"], **rule)
+    fault(other.post("/security-group-rules", json={"security_group_rule": {
+        **rule, "security_group_id": other_sg["id"]}}), 404, "AddressGroupNotFound")
+    fault(admin.delete(f"/rbac-policies/{pol['id']}"), 409, "RbacPolicyInUse")
+    fault(admin.put(f"/rbac-policies/{pol['id']}", json={"rbac_policy": {"target_tenant": project_of(other)}}),
+          409, "RbacPolicyInUse")
+    wild = policy(admin, "address_group", ag["id"], "*")
+    made(other, "/security-group-rules", "security_group_rule", security_group_id=other_sg["id"], **rule)
+    assert admin.delete(f"/rbac-policies/{pol['id']}").status_code == 204
+    fault(admin.delete(f"/rbac-policies/{wild['id']}"), 409, "RbacPolicyInUse")
+    assert member.get(f"/address-groups/{ag['id']}").status_code == 200
+    assert member.delete(f"/security-group-rules/{used['id']}").status_code == 204
+    assert admin.delete(f"/security-groups/{other_sg['id']}").status_code == 204
+    assert admin.delete(f"/rbac-policies/{wild['id']}").status_code == 204
+    fault(member.get(f"/address-groups/{ag['id']}"), 404, "AddressGroupNotFound")
+
+    # Retargeting moves the access; a policy's delete racing a rule that needs it: one of them loses.
+    pol = policy(admin, "address_group", ag["id"], project_of(other))
+    moved = admin.put(f"/rbac-policies/{pol['id']}", json={"rbac_policy": {"target_tenant": project}})
+    assert moved.json()["rbac_policy"] == {**pol, "target_tenant": project}
+    fault(other.get(f"/address-groups/{ag['id']}"), 404, "AddressGroupNotFound")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        dropped = pool.submit(admin.delete, f"/rbac-policies/{pol['id']}")
+        added = pool.submit(member.post, "/security-group-rules", json={"security_group_rule": {
+            **rule, "security_group_id": sg["id"]}})
+        codes = (dropped.result().status_code, added.result().status_code)
+    assert codes in ((204, 404), (409, 201)), codes
+    rules = [r for r in dashed(admin, "security-group-rules", security_group_id=sg["id"])
+             if r["remote_address_group_id"] == ag["id"]]
+    assert len(rules) == (codes[1] == 201) and len(policies(admin, object_id=ag["id"])) == (codes[0] == 409)
+
+    # The group's entries go with it.
+    assert member.delete(f"/security-groups/{sg['id']}").status_code == 204
+    policy(admin, "address_group", ag["id"], project_of(other))
+    assert admin.delete(f"/address-groups/{ag['id']}").status_code == 204
+    assert policies(admin, object_id=ag["id"]) == []

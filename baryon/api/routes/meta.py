@@ -94,6 +94,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "rbac-security-groups": ("Add security_group type to network RBAC", "Add security_group type to network RBAC"),
     "rbac-subnetpool": ("Add subnetpool type to RBAC", "Add subnetpool type to RBAC"),
     "rbac-address-scope": ("Add address_scope type to RBAC", "Add address_scope type to RBAC"),
+    "rbac-address-group": ("Add address_group type to RBAC", "Add address_group type to network RBAC"),
 }
 
 
