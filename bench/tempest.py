@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/tempest.py [--concurrency 2] [--timeout 5400] [--workers 1] [--build-timeout 60]
                                       [--regex '^(tempest\\.api\\.network|neutron_tempest_plugin\\.api)\\.']
-                                      [--keep] [--json OUT]
+                                      [--no-agents | --computes N] [--unlimited-quotas] [--keep] [--json OUT]
     .venv/bin/python bench/tempest.py --from-json IN [--subunit STREAM [--json OUT]]   # report a saved run again
 
 Run as root, on demand (not part of the test suite: a full run takes tens of minutes). Everything
@@ -26,11 +26,20 @@ The stack:
 - Keystone (tests.support.keystone: ``ensure_venv``, ``Keystone(base).start()``) with the
   ``service`` project and the ``neutron`` service user Baryon validates tokens with.
 - ``baryon server`` (tests.support.server.BaryonServer): ``auth_strategy = keystone`` and its
-  ``[keystone_authtoken]``, every quota unlimited, ML2 with flat, vlan and vxlan (``physnet1``),
-  port_security; its embedded SQLite database. It is the catalog's ``network`` service. The admin
-  makes one external network (``public``: flat on physnet1, a /24 without DHCP) for the router
-  and floating IP tests, and devstack's shared default subnet pools (IPv4 and IPv6, for the
-  auto-allocated topology). No agent runs: what needs one (DHCP ports, agent lists) shows it.
+  ``[keystone_authtoken]``, Neutron's default quotas (``--unlimited-quotas``: every one -1), ML2
+  with flat, vlan and vxlan (``physnet1``), port_security; its embedded SQLite database. It is the
+  catalog's ``network`` service. The admin makes one external network (``public``: flat on
+  physnet1, a /24 without DHCP) for the router and floating IP tests, and devstack's shared
+  default subnet pools (IPv4 and IPv6, for the auto-allocated topology).
+- Agents, as Neutron's tempest jobs run them (``--no-agents``: none, and what needs one shows it):
+  a lab's network node (Open vSwitch, DHCP and L3 agents) and ``--computes`` compute nodes (an
+  OVS agent each; none by default: without Nova no port is bound to one), built in namespaces of
+  the run's own prefix as ``baryon lab up`` builds them (bench/tempest_agents.py). The server, on
+  the machine's loopback for Keystone's sake, also serves a socket opened in the lab's controller
+  namespace on the management address the agents use (``--listen-fd``), so nothing is added to
+  the root namespace; the agents authenticate with the run's ``agent_shared_secret``. While
+  tempest runs, the network node's ``qdhcp-``/``qrouter-`` namespaces and dnsmasq processes are
+  counted every 10 s; after it, the run waits for them to match what is left in the server.
 - tempest: a workspace (``tempest init``) whose tempest.conf points at Keystone v3 with the
   admin's credentials and dynamic credentials (tempest makes a project and user per test class),
   ``[service_available] neutron`` only, ``[network-feature-enabled] api_extensions`` = the
@@ -74,9 +83,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import labkit  # noqa: E402  (machine, revision)
+import tempest_agents  # noqa: E402
 from tests.support import keystone as keystone_support  # noqa: E402
 from tests.support.keystone import PASSWORD, REGION, Keystone  # noqa: E402
 from tests.support.server import BaryonServer, free_port  # noqa: E402
+from baryon.lab.host import LabError  # noqa: E402
 
 VENV = Path(os.environ.get("BARYON_TEMPEST_VENV", "/var/cache/baryon/tempest-venv"))
 REQUIREMENTS = ("tempest", "neutron-tempest-plugin")
@@ -244,6 +255,7 @@ class Stack:
     memcached_port: int
     public_network_id: str
     extensions: list[str]
+    nodes: tempest_agents.AgentNodes | None = None  # the agents' nodes (None: --no-agents)
 
 
 def admin_client(stack_keystone: Keystone, baryon: BaryonServer) -> httpx.Client:
@@ -278,11 +290,14 @@ def default_subnet_pools(client: httpx.Client) -> None:
 
 @contextlib.contextmanager
 def started(args: argparse.Namespace, venv: Path) -> Iterator[Stack]:
-    """memcached, Keystone and Baryon; all stopped, by PID, on the way out."""
+    """memcached, Keystone, Baryon and (``args.agents``) the agents' nodes; all stopped, by PID
+    (and the nodes' namespaces removed), on the way out."""
     base = Path(tempfile.mkdtemp(prefix="baryon-bench-tempest-"))
     memcached: Started | None = None
     keystone: Keystone | None = None
     baryon: BaryonServer | None = None
+    nodes: tempest_agents.AgentNodes | None = None
+    listener: socket.socket | None = None
     try:
         memcached, port = start_memcached(ensure_memcached(), base)
         cache = f"127.0.0.1:{port}"
@@ -294,17 +309,31 @@ def started(args: argparse.Namespace, venv: Path) -> Iterator[Stack]:
         keystone.start()
         service = keystone.project("service")
         keystone.user("neutron", service, "service")
-        quotas = "\n".join(f"{name} = -1" for name in QUOTAS)
-        baryon = BaryonServer(base / "baryon", workers=args.workers, extra="auth_strategy = keystone\ndebug = false",
+        # NOTE: Neutron's defaults are Baryon's (config.options.QuotasSection): no [quotas] section.
+        quotas = "[quotas]\n" + "\n".join(f"{name} = -1" for name in QUOTAS) if args.unlimited_quotas else ""
+        extra, agent_secret = "auth_strategy = keystone\ndebug = false", ""
+        if args.agents:
+            nodes = tempest_agents.AgentNodes(args.computes, say)
+            say("building the agents' nodes")
+            agent_secret = f"[baryon]\nagent_shared_secret = {nodes.build()}\n"
+            extra += f"\nagent_down_time = {tempest_agents.AGENT_DOWN_TIME}"
+        baryon = BaryonServer(base / "baryon", workers=args.workers, extra=extra,
                               sections=(keystone.authtoken_section("neutron", "service")
-                                        + f"memcached_servers = {cache}\n\n[quotas]\n{quotas}\n\n{ML2}"))
+                                        + f"memcached_servers = {cache}\n\n{quotas}\n\n{ML2}\n{agent_secret}"))
+        if nodes is not None:
+            listener = nodes.listener()
+            baryon.start_args += ["--listen-fd", str(listener.fileno())]
+            baryon.pass_fds = (listener.fileno(),)
         # NOTE: python-memcached for keystonemiddleware, from baryon-site/, for this server only.
         previous = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(venv / "baryon-site"), previous]))
         try:
-            say(f"starting baryon server ({args.workers} workers)")
+            say(f"starting baryon server ({args.workers} workers)"
+                + (f"; also on {nodes.topology.server_url} for the agents" if nodes else ""))
             baryon.start()
         finally:
+            if listener is not None:
+                listener.close()  # the server has its own
             if previous is None:
                 os.environ.pop("PYTHONPATH", None)
             else:
@@ -316,12 +345,15 @@ def started(args: argparse.Namespace, venv: Path) -> Iterator[Stack]:
             response = client.get("/extensions")
             response.raise_for_status()
             extensions = [e["alias"] for e in response.json()["extensions"]]
-        yield Stack(base, keystone, baryon, port, public, extensions)
+            if nodes is not None:
+                nodes.start_agents(client)
+        yield Stack(base, keystone, baryon, port, public, extensions, nodes)
     finally:
         previous_handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             say("stopping everything this run started")
-            for stop in (baryon.stop if baryon else None, keystone.stop if keystone else None,
+            stop_nodes = (lambda: nodes.down(base / "nodes-logs" if args.keep else None)) if nodes else None
+            for stop in (stop_nodes, baryon.stop if baryon else None, keystone.stop if keystone else None,
                          memcached.stop if memcached else None):
                 if stop is None:
                     continue
@@ -549,6 +581,22 @@ def summarize(per_test: dict[str, dict], results: dict[str, dict]) -> dict:
             "teardown_failures": teardown}
 
 
+def agents_line(record: dict) -> str:
+    """Which agents ran and whether they kept up (older records have no such entry)."""
+    quotas = f"quotas: {record.get('quotas', 'unlimited')}"
+    nodes, agents = record.get("agent_nodes"), record.get("agents")
+    if not nodes or not agents:
+        return f"agents: none; {quotas}"
+    after = agents.get("after_run", {})
+    left, built = after.get("left_in_server", {}), after.get("on_nodes", {})
+    return (f"agents on {', '.join(nodes)}; {quotas}; peak on the network node: {agents['peak']['qdhcp']} qdhcp-, "
+            f"{agents['peak']['qrouter']} qrouter- namespaces, {agents['peak']['dnsmasq']} dnsmasq; after the run: "
+            f"{built.get('qdhcp')} qdhcp-/{built.get('dnsmasq')} dnsmasq for {left.get('dhcp_networks')} DHCP "
+            f"networks, {built.get('qrouter')} qrouter- for {left.get('routers')} routers "
+            f"({'matched' if after.get('converged') else 'NOT matched'} in {after.get('seconds')} s)"
+            + (f"; agents died: {', '.join(agents['agents_died'])}" if agents.get("agents_died") else ""))
+
+
 def report(record: dict) -> str:
     s = record["summary"]
     lines = [
@@ -561,6 +609,7 @@ def report(record: dict) -> str:
         f"tests {s['total']}: passed {s['passed']}, failed {s['failed']}, skipped {s['skipped']}, "
         f"not run {s['not_run']}   (real Neutron 29 + Keystone: {NEUTRON_PASSED} of {NEUTRON_TOTAL} pass; "
         f"target met: {'yes' if s['passed'] >= NEUTRON_PASSED else 'no'})",
+        agents_line(record),
         "", "failures by error (tests):"]
     lines += [f"  {g['count']:4d}  {g['error']}" for g in s["failures_by_error"][:40]]
     lines += ["", "failures by class and error (tests):"]
@@ -583,7 +632,10 @@ def versions(venv: Path) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> dict:
     record: dict = {"machine": labkit.machine(), "baryon": labkit.revision(), "regex": args.regex,
-                    "concurrency": args.concurrency, "timeout": args.timeout, "build_timeout": args.build_timeout}
+                    "concurrency": args.concurrency, "timeout": args.timeout, "build_timeout": args.build_timeout,
+                    "quotas": "unlimited" if args.unlimited_quotas else "neutron defaults",
+                    "agent_nodes": (["network"] + [f"compute{i}" for i in range(1, args.computes + 1)]
+                                    if args.agents else [])}
     venv, record["install_seconds"] = ensure_venv()
     keystone_venv = keystone_support.ensure_venv()
     ensure_keystone_cache_client(keystone_venv)
@@ -595,8 +647,15 @@ def run(args: argparse.Namespace) -> dict:
         record["extensions"] = stack.extensions
         listed = list_tests(path, venv, args.regex)
         say(f"{len(listed)} tests selected")
-        stream, record["run_seconds"], record["cut_short"] = run_tempest(
-            path, venv, args.regex, args.concurrency, args.timeout)
+        watch = tempest_agents.Watch(stack.nodes) if stack.nodes else None
+        try:
+            stream, record["run_seconds"], record["cut_short"] = run_tempest(
+                path, venv, args.regex, args.concurrency, args.timeout)
+        finally:
+            record["agents"] = watch.stop() if watch else None
+        if stack.nodes:
+            with admin_client(stack.keystone, stack.baryon) as client:
+                record["agents"]["after_run"] = tempest_agents.settle(stack.nodes, client)
         results = read_subunit(stream, venv)
         per_test = outcomes(listed, results)
         record["summary"] = summarize(per_test, results)
@@ -612,6 +671,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1, help="Baryon's API workers")
     p.add_argument("--build-timeout", type=int, default=60,
                    help="tempest's [network] build_timeout: seconds it waits for a status (default 300 in tempest)")
+    p.add_argument("--agents", action=argparse.BooleanOptionalAction, default=True,
+                   help="run real agents beside the server: a lab network node (OVS, DHCP, L3 agents) in "
+                        "namespaces of the run's own, removed at the end (default: yes; needs --workers 1)")
+    p.add_argument("--computes", type=int, default=0, metavar="N",
+                   help="with --agents: N compute nodes too, an OVS agent each (default 0)")
+    p.add_argument("--unlimited-quotas", action="store_true",
+                   help="every quota -1 (default: Neutron's defaults, as a default Neutron has)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (configs, logs, subunit)")
     p.add_argument("--json", type=Path, metavar="OUT", help="the record (default bench/tempest-DATE.json)")
     p.add_argument("--from-json", type=Path, metavar="IN", help="report a saved record again")
@@ -631,6 +697,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("run as root (apt-get install memcached; memcached, Keystone and Baryon run privately)")
     if args.concurrency < 1 or args.timeout <= 0 or args.workers < 1:
         p.error("--concurrency, --timeout and --workers must be positive")
+    if args.agents and args.workers != 1:
+        p.error("--agents needs --workers 1 (the server serves the agents' socket with --listen-fd); or --no-agents")
+    if not 0 <= args.computes <= 8:
+        p.error("--computes must be between 0 and 8")
     args.json = args.json or ROOT / "bench" / time.strftime("tempest-%Y-%m-%d-%H%M.json")
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.default_int_handler)
@@ -639,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted: everything started was stopped")
         return 130
-    except (TempestError, subprocess.CalledProcessError) as exc:
+    except (TempestError, tempest_agents.AgentNodesError, LabError, subprocess.CalledProcessError) as exc:
         say(f"FAILED: {exc}")
         return 1
     args.json.write_text(json.dumps(record, indent=1, default=str) + "\n")

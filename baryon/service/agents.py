@@ -26,6 +26,10 @@ whether the agent came up (registered, restarted, or came back from the dead) or
 heartbeated; ``deleting`` runs inside an agent's delete, before its bindings go. A hook that
 fails is logged: the report stands.
 
+The ``agent_type`` filter ignores case: ``?agent_type=DHCP Agent`` finds the DHCP agents, as on
+Neutron's usual MySQL database (case-insensitive collation), where clients rely on it (tempest's
+DHCP scheduler tests and neutron-tempest-plugin's port tests ask for "DHCP Agent").
+
 Policy, as Neutron's: agents are admin-only. A non-admin lists none, and gets a 404 for any
 agent (Neutron hides what its policy does not let the caller see).
 """
@@ -40,7 +44,7 @@ from typing import Any, Protocol
 
 import orjson
 from prometheus_client import Counter
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
@@ -65,6 +69,12 @@ DEFAULTS: dict[str, tuple[str, str]] = {
 # The configurations key whose value is an agent's load (Neutron's dhcp_load_type = networks).
 LOAD_KEYS = {AGENT_TYPE_DHCP: "networks"}
 
+
+def _agent_type_filter(values: list[Any]) -> ColumnElement[bool]:
+    """``agent_type`` in ``values``, whatever the case (module doc)."""
+    return func.lower(m.Agent.agent_type).in_([str(v).lower() for v in values if v is not None])
+
+
 LISTING = query.Listing(
     model=m.Agent,
     columns={
@@ -74,8 +84,8 @@ LISTING = query.Listing(
         "started_at": m.Agent.started_at, "heartbeat_timestamp": m.Agent.heartbeat_timestamp,
         "realised_seq": m.Agent.realised_seq,
     },
-    # NOTE: a placeholder for the keys; each Agents service binds it to its agent_down_time.
-    special={"alive": lambda _values: false()},
+    # NOTE: "alive" is a placeholder for the keys; each Agents service binds it to its agent_down_time.
+    special={"alive": lambda _values: false(), "agent_type": _agent_type_filter},
     sortable=frozenset({"id", "agent_type", "binary", "topic", "host", "admin_state_up", "description",
                         "availability_zone", "created_at", "started_at", "heartbeat_timestamp",
                         "realised_seq"}),
@@ -215,7 +225,7 @@ class Agents:
         # rows -> {agent id: realised sequence} for those that are current beyond their report
         self.realised: Callable[[list[m.Agent]], dict[str, int]] | None = None
         self.down_time = env.settings.DEFAULT.agent_down_time
-        self.listing = dataclasses.replace(LISTING, special={"alive": self._alive_filter})
+        self.listing = dataclasses.replace(LISTING, special={**LISTING.special, "alive": self._alive_filter})
 
     def render(self, rows: list[m.Agent]) -> list[dict]:
         moment = utcnow()

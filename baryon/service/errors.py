@@ -676,3 +676,7 @@ class DuplicateRbacPolicy(Conflict):
 class InvalidActionForType(InvalidInput):
     message = ("Invalid action '%(action)s' for object type '%(object_type)s'. Valid actions: "
                "%(valid_actions)s")
+
+
+class GatewayIpInUse(Conflict):
+    message = "Current gateway ip %(ip_address)s already in use by port %(port_id)s. Unable to update."

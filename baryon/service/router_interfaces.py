@@ -104,6 +104,7 @@ def add(env: Env, session: Session, ctx: Context, router: m.Router, info: dict, 
 def _add_subnet(env: Env, session: Session, ctx: Context, router: m.Router,
                 subnet_id: str, host: str) -> tuple[m.Port, list[m.Subnet]]:
     subnet = subnets_service.load_visible(session, ctx, subnet_id)
+    session.refresh(subnet, with_for_update=True)  # its gateway_ip holds still until this commits (subnets)
     if not subnet.gateway_ip:
         raise _bad("Subnet for router interface must have a gateway IP")
     if subnet.project_id != ctx.project_id and not ctx.is_admin:

@@ -278,6 +278,10 @@ class Subnets:
 
         def work(session: Session) -> dict:
             row = load_owned(session, ctx, subnet_id)
+            if "gateway_ip" in attrs:
+                # NOTE: locked (as add_router_interface locks it) before the gateway is checked: a
+                # concurrent interface then either holds the new gateway or makes this a 409.
+                session.refresh(row, with_for_update=True)
             check_revision(row, if_match)
             net = ipaddress.ip_network(row.cidr)
             before = render.subnet(row, [])
@@ -292,6 +296,8 @@ class Subnets:
             gateway = ipaddress.ip_address(row.gateway_ip) if row.gateway_ip else None
             if "gateway_ip" in attrs:
                 gateway = self._gateway(net, attrs)
+                if (str(gateway) if gateway is not None else None) != row.gateway_ip:
+                    self._check_gateway_unrouted(session, row)
                 if gateway is not None and str(gateway) != row.gateway_ip:
                     self._check_gateway_free(session, row, gateway)
                 row.gateway_ip = str(gateway) if gateway is not None else None
@@ -330,6 +336,19 @@ class Subnets:
             return body
 
         return self.env.write(work)
+
+    @staticmethod
+    def _check_gateway_unrouted(session: Session, row: m.Subnet) -> None:
+        """The current gateway may move (or go) only while no router port holds it: a 409
+        ``GatewayIpInUse`` otherwise, as Neutron (the router would keep an address that is no
+        longer the gateway). NOTE: Neutron refuses even a PUT of the same address; here only a change."""
+        if row.gateway_ip is None:
+            return
+        holder = session.execute(select(m.Port.id).join(m.IPAllocation).where(
+            m.IPAllocation.subnet_id == row.id, m.IPAllocation.ip_address == row.gateway_ip,
+            m.Port.device_owner.in_(ROUTER_PORT_OWNERS))).first()
+        if holder is not None:
+            raise errors.GatewayIpInUse(ip_address=row.gateway_ip, port_id=holder[0])
 
     @staticmethod
     def _check_gateway_free(session: Session, row: m.Subnet, gateway: ipam.IPAddress) -> None:
@@ -381,6 +400,8 @@ class Subnets:
 # Neutron's ``ROUTER_INTERFACE_OWNERS``: an auto-address subnet they hold stays in use.
 ROUTER_INTERFACE_OWNERS = ("network:router_interface", "network:ha_router_replicated_interface",
                            "network:router_interface_distributed")
+# Neutron's ``ROUTER_PORT_OWNERS``: the ports whose hold on a subnet's gateway pins it.
+ROUTER_PORT_OWNERS = (*ROUTER_INTERFACE_OWNERS, "network:router_gateway")
 
 
 def _scheduler(env: Env):  # noqa: ANN202

@@ -174,6 +174,12 @@ def test_sdk_list_filter_sort_and_show(baryon: BaryonServer, admin: httpx.Client
     assert (dhcp.id, dhcp.binary, dhcp.is_alive, dhcp.is_admin_state_up) == (
         agents[DHCP]["id"], "neutron-dhcp-agent", True, True)
     assert [a.id for a in conn.network.agents(host=host, binary="neutron-l3-agent")] == [agents[L3]["id"]]
+    # agent_type ignores case on every database, as Neutron's on MySQL (tempest asks for "DHCP Agent")
+    assert ids(admin.get("/agents", params={"host": host, "agent_type": "DHCP Agent"}), "agents") == [
+        agents[DHCP]["id"]]
+    assert sorted(ids(admin.get("/agents", params={"host": host, "agent_type": ["dhcp AGENT", "l3 agent"]}),
+                      "agents")) == sorted([agents[DHCP]["id"], agents[L3]["id"]])
+    assert ids(admin.get("/agents", params={"host": host, "agent_type": "DHCP"}), "agents") == []
     assert len(list(conn.network.agents(host=host, is_alive=True))) == 3
     assert list(conn.network.agents(host=host, is_alive=False)) == []
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -217,3 +218,56 @@ def test_a_subnet_needs_the_mtu_of_its_ip_version(member: Api):
     assert member.show("network", edge["id"])["mtu"] == 1280
     assert member.delete(f"/v2.0/subnets/{v6['id']}").status_code == 204
     assert member.update("network", edge["id"], mtu=1279)["mtu"] == 1279  # no IPv6 subnet left
+
+
+# ---------------------------------------------------------------- a routed gateway
+
+
+def test_a_gateway_a_router_holds_cannot_move_or_go(member: Api):
+    net = member.create("network", name="gw-routed")
+    subnet = member.create("subnet", network_id=net["id"], cidr="10.98.0.0/24", ip_version=4,
+                           allocation_pools=[{"start": "10.98.0.100", "end": "10.98.0.104"}])
+    # no router port yet: the gateway moves freely
+    assert member.update("subnet", subnet["id"], gateway_ip="10.98.0.2")["gateway_ip"] == "10.98.0.2"
+    router = member.create("router", name="gw-routed")
+    path = f"/v2.0/routers/{router['id']}"
+    added = member.put(f"{path}/add_router_interface", {"subnet_id": subnet["id"]})
+    assert added.status_code == 200, added.text
+    interface = member.show("port", added.json()["port_id"])
+    assert interface["fixed_ips"][0]["ip_address"] == "10.98.0.2"
+    for gateway in ("10.98.0.3", None):
+        message = fault(member.put(f"/v2.0/subnets/{subnet['id']}", {"subnet": {"gateway_ip": gateway}}),
+                        409, "GatewayIpInUse")
+        assert "10.98.0.2" in message and interface["id"] in message
+    held = member.show("subnet", subnet["id"])
+    assert (held["gateway_ip"], held["revision_number"]) == ("10.98.0.2", subnet["revision_number"] + 1)
+    # the same address is no move; other attributes change as before
+    assert member.update("subnet", subnet["id"], gateway_ip="10.98.0.2", name="kept")["name"] == "kept"
+    removed = member.put(f"{path}/remove_router_interface", {"subnet_id": subnet["id"]})
+    assert removed.status_code == 200, removed.text
+    assert member.update("subnet", subnet["id"], gateway_ip=None)["gateway_ip"] is None
+
+
+def test_a_gateway_moved_while_a_router_takes_it_stays_with_the_router(baryon, member: Api, project: str):
+    """Concurrent gateway moves and interface adds: the interface always holds the gateway."""
+    others = [Api(baryon.endpoint, project) for _ in range(2)]
+    try:
+        for i in range(6):
+            net = member.create("network", name=f"gw-race-{i}")
+            subnet = member.create("subnet", network_id=net["id"], cidr=f"10.97.{i}.0/24", ip_version=4,
+                                   allocation_pools=[{"start": f"10.97.{i}.100", "end": f"10.97.{i}.110"}])
+            router = member.create("router", name=f"gw-race-{i}")
+            with ThreadPoolExecutor(2) as pool:
+                moved = pool.submit(others[0].put, f"/v2.0/subnets/{subnet['id']}",
+                                    {"subnet": {"gateway_ip": f"10.97.{i}.5"}})
+                added = pool.submit(others[1].put, f"/v2.0/routers/{router['id']}/add_router_interface",
+                                    {"subnet_id": subnet["id"]})
+                moved, added = moved.result(), added.result()
+            assert added.status_code == 200, added.text
+            assert moved.status_code in (200, 409), moved.text
+            gateway = member.show("subnet", subnet["id"])["gateway_ip"]
+            held = member.show("port", added.json()["port_id"])["fixed_ips"][0]["ip_address"]
+            assert held == gateway == (f"10.97.{i}.5" if moved.status_code == 200 else f"10.97.{i}.1")
+    finally:
+        for api in others:
+            api.close()

@@ -53,12 +53,13 @@ class BaryonServer:
             f"state_path = {base_dir / 'state'}\n{extra}\n[database]\nconnection = {connection}\n{sections}\n")
         self.process: subprocess.Popen | None = None
         self.start_args: list[str] = []  # more --config-file arguments, after the generated one
+        self.pass_fds: tuple[int, ...] = ()  # descriptors the server inherits (e.g. for --listen-fd)
 
     def start(self, timeout: float = 60.0) -> "BaryonServer":
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen([BARYON, "server", "--config-file", str(self.config), *self.start_args],
                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
+                                            start_new_session=True, pass_fds=self.pass_fds)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
