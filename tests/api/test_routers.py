@@ -118,6 +118,11 @@ def test_a_gateway_is_refused_as_neutron_refuses_it(admin: httpx.Client, member:
     error = fault(admin.post("/routers", json={"router": {"ha": True}}), 400, "BadRequest")
     assert "HA routers are not supported" in error["message"]
     assert create(admin, "router", name=name("legacy"), ha=False, distributed=False)["ha"] is False
+    # dvr is listed for its attribute, always false (true is refused above); l3-ha is not listed
+    error = fault(admin.post("/routers", json={"router": {"distributed": True}}), 400, "BadRequest")
+    assert "Distributed routers are not supported" in error["message"]
+    aliases = {e["alias"] for e in admin.get("/extensions").json()["extensions"]}
+    assert "dvr" in aliases and "l3-ha" not in aliases
 
 
 def test_the_gateway_is_set_readdressed_moved_and_cleared(baryon: BaryonServer, admin: httpx.Client, project: str):

@@ -61,6 +61,9 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "extraroute": ("Neutron Extra Route", "Extra routes configuration for L3 router"),
     "extraroute-atomic": ("Atomically add/remove extra routes",
                           "Edit extra routes of a router on server side by atomically adding/removing extra routes"),
+    # NOTE: the dvr extension's attribute, ``distributed``, is served (always false; true is a 400:
+    # Baryon builds legacy routers only), as by a Neutron whose routers are all centralized.
+    "dvr": ("Distributed Virtual Router", "Enables configuration of Distributed Virtual Routers."),
     "fip-port-details": ("Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"),
     "floatingip-pools": ("Floating IP Pools Extension", "Provides a floating IP pools API."),
     "subnet_allocation": ("Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
