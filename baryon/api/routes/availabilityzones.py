@@ -9,28 +9,13 @@ nor owner); any other parameter is refused (filter-validation). Any caller may l
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
-from baryon.api import deps, request as req
-from baryon.api.routes.resources import json
+from baryon.api.routes import plainlist
 from baryon.service.availabilityzones import FILTERS, AvailabilityZones
 
 IGNORED = frozenset({"limit", "marker", "page_reverse", "sort_key", "sort_dir", "project_id", "tenant_id"})
 
 
 def routes(service: AvailabilityZones) -> list[Route]:
-    async def index(request: Request) -> Response:
-        ctx = deps.context(request)
-        filters, fields = req.plain_query(request.query_params.multi_items(), FILTERS, IGNORED)
-        zones = await run_in_threadpool(service.list, ctx, filters)
-        if fields:
-            zones = [{k: v for k, v in z.items() if k in fields} for z in zones]
-        return json({"availability_zones": zones})
-
-    return [
-        Route("/v2.0/availability_zones", index, methods=["GET"]),
-        Route("/v2.0/availability_zones.json", index, methods=["GET"]),
-    ]
+    return plainlist.routes("availability_zones", "availability_zones", FILTERS, IGNORED, service.list)
