@@ -242,7 +242,7 @@ def test_an_agent_killed_and_restarted_20_times_loses_no_reply_and_no_memory(
           f"{rss[0] / 1024:.1f} MiB, last {rss[-1] / 1024:.1f} MiB (min {min(rss) / 1024:.1f}, "
           f"max {max(rss) / 1024:.1f})")
     assert lost == [], f"lost icmp_seq {lost[:20]} of {sent}"
-    assert sent >= RESTARTS * 10
+    assert sent >= 0.8 * took / Pinger.interval  # the pings ran through every restart (fast ones too)
     assert rss[-1] <= rss[0] * (1 + RSS_TOLERANCE), rss
     # No restart reset a flow: every flow of the agent's is older than the first kill, and the same.
     age = time.monotonic() - first_flow_check
