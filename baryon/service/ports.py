@@ -26,7 +26,7 @@ import ipaddress
 
 import orjson
 from sqlalchemy import ColumnElement, bindparam, or_, select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from baryon.db import models as m
 from baryon.service import agents, errors, feed, ipam, l3, ml2, query, quotas, render, securitygroups, tags
@@ -270,9 +270,12 @@ class Ports:
                   keep: set[tuple[str, str]] = frozenset()) -> None:  # type: ignore[assignment]
         """Give ``row`` the addresses ``requested`` (or the defaults when None). ``keep`` holds the
         (subnet_id, ip) pairs the port already has and may keep, on update."""
+        # NOTE: the service types come joined in the same statement: a port create is the hot path, and
+        # the relationship's default (selectin) would cost it one more round trip.
         on_network = list(session.execute(select(m.Subnet).where(m.Subnet.network_id == network.id)
-                                          .options(lazyload(m.Subnet.dns_nameservers), lazyload(m.Subnet.host_routes))
-                                          .order_by(m.Subnet.created_at, m.Subnet.id)).scalars())
+                                          .options(lazyload(m.Subnet.dns_nameservers), lazyload(m.Subnet.host_routes),
+                                                   joinedload(m.Subnet.service_type_rows))  # type: ignore[attr-defined]
+                                          .order_by(m.Subnet.created_at, m.Subnet.id)).unique().scalars())
         # subnet-service-types: only the subnets the port's device owner may use, its own first.
         subnets = servicetypes.candidates(on_network, row.device_owner, _service_types, lambda s: s.enable_dhcp)
         if on_network and not subnets and requested != []:
