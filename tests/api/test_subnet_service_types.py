@@ -114,3 +114,24 @@ def test_no_subnet_for_the_device_owner_refuses_the_port(member: httpx.Client):
     assert member.get("/ports", params={"network_id": net}).json()["ports"] == before
     unaddressed = port(member, net, fixed_ips=[])
     assert unaddressed.status_code == 201 and unaddressed.json()["port"]["fixed_ips"] == []
+
+
+def test_several_pools_and_service_types_on_one_subnet(member: httpx.Client, admin: httpx.Client):
+    """IPAM reads a subnet's pools and service types in one statement (a row per pair): each pool
+    and each type counts once, and the pools keep their order (a DHCP port takes the lowest free
+    address of the first pool)."""
+    net = network(member)
+    pools = [{"start": "10.5.0.200", "end": "10.5.0.201"}, {"start": "10.5.0.10", "end": "10.5.0.11"}]
+    typed = made(member, net, "10.5.0.0/24", allocation_pools=pools, service_types=[NOVA, "network:dhcp"])
+    assert typed["allocation_pools"] == pools
+    dhcp = port(admin, net, device_owner="network:dhcp")
+    assert dhcp.status_code == 201, dhcp.text
+    assert dhcp.json()["port"]["fixed_ips"] == [{"subnet_id": typed["id"], "ip_address": "10.5.0.200"}]
+    taken = {"10.5.0.200"}
+    for _ in range(3):
+        made_port = port(member, net, device_owner=NOVA)
+        assert subnets_of(made_port) == [typed["id"]]
+        taken.add(made_port.json()["port"]["fixed_ips"][0]["ip_address"])
+    assert taken == {"10.5.0.200", "10.5.0.201", "10.5.0.10", "10.5.0.11"}
+    fault(port(member, net, device_owner=NOVA), 409, "IpAddressGenerationFailure")
+    fault(port(member, net), 409, "IpAddressGenerationFailureNoMatchingSubnet")
