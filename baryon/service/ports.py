@@ -141,6 +141,11 @@ def visible_clause(ctx: Context) -> ColumnElement[bool] | None:
                m.Port.network_id.in_(select(m.Network.id).where(m.Network.project_id == ctx.project_id)))
 
 
+_IPA = m.IPAllocation.__table__.c
+# Which of a few addresses of a subnet are taken (``Ports._pick``), built once as ``_SHOW`` below.
+_PROBE = select(_IPA.ip_address).where(_IPA.subnet_id == bindparam("subnet_id"),
+                                       _IPA.ip_address.in_(bindparam("addresses", expanding=True)))
+
 # A show's statement, built once: with its cache key memoised, SQLAlchemy skips rebuilding it per
 # request. Table columns, not ORM attributes, so that the session executes it as Core.
 _SHOW = select(m.Port.__table__).where(m.Port.__table__.c.id == bindparam("port_id"))
@@ -427,8 +432,7 @@ class Ports:
             if not prefer_first and ipam.pool_size(pools) > PROBE_THRESHOLD:
                 probe = [a for a in ipam.sample(pools, self.env.rng, PROBE_SIZE) if a != gateway]
                 texts = {str(ipam.to_address(a, subnet.ip_version)): a for a in probe}
-                taken_texts = set(session.execute(select(m.IPAllocation.ip_address).where(
-                    m.IPAllocation.subnet_id == subnet.id, m.IPAllocation.ip_address.in_(texts))).scalars())
+                taken_texts = set(session.execute(_PROBE, {"subnet_id": subnet.id, "addresses": list(texts)}).scalars())
                 free = [text for text in texts if text not in taken_texts and (subnet.id, text) not in exclude]
                 if free:
                     return subnet, self.env.rng.choice(free)

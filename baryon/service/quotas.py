@@ -17,7 +17,7 @@ they are not resources with ids and revisions, and no agent acts on them.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
@@ -59,9 +59,15 @@ def used(session: Session, project_id: str, resource: str) -> int:
                            .where(model.project_id == project_id)).scalar_one()  # type: ignore[attr-defined]
 
 
+# A project's own limit for a resource, built once and run as Core (every create reads it).
+_OVERRIDE = (select(m.Quota.__table__.c["limit"])
+             .where(m.Quota.__table__.c.project_id == bindparam("project_id"),
+                    m.Quota.__table__.c.resource == bindparam("resource")))
+
+
 def check(session: Session, env: Env, project_id: str, resource: str, adding: int = 1) -> None:
-    override = session.get(m.Quota, (project_id, resource))
-    limit = override.limit if override is not None else default_limit(env, resource)
+    override = session.execute(_OVERRIDE, {"project_id": project_id, "resource": resource}).scalar()
+    limit = override if override is not None else default_limit(env, resource)
     if limit < 0:
         return
     lock_key = (project_id, resource)

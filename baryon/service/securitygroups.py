@@ -28,7 +28,7 @@ groups that name it as their remote group (those groups are bumped and logged).
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
@@ -136,13 +136,18 @@ def _record_created(session: Session, group: m.SecurityGroup, tag_list: list[str
     return body
 
 
+# The project's default group, built once and run as Core (every port create reads it).
+_DEFAULT_OF = (select(m.DefaultSecurityGroup.__table__.c.security_group_id)
+               .where(m.DefaultSecurityGroup.__table__.c.project_id == bindparam("project_id")))
+
+
 def ensure_default(session: Session, project_id: str) -> str:
     """The id of the project's default group, created (with its rules) if it does not exist.
     NOTE: not counted against the quotas when created, so a project's first port never fails
     on its security group quota."""
-    existing = session.get(m.DefaultSecurityGroup, project_id)
+    existing = session.execute(_DEFAULT_OF, {"project_id": project_id}).scalar()
     if existing is not None:
-        return existing.security_group_id
+        return existing
     group = _new_group(session, project_id, {"name": DEFAULT_NAME, "description": DEFAULT_DESCRIPTION},
                        default=True, template=defaultsgrules.template_rules(session, default=True))
     session.add(m.DefaultSecurityGroup(project_id=project_id, security_group_id=group.id))
