@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
+from baryon.db.rows import insert_new
 from baryon.service import agents, errors, feed, ipam, l3, ml2, query, quotas, render, securitygroups, tags
 from baryon.service import servicetypes
 from baryon.service.base import Env, check_revision, record_update, require_write, stamp_new
@@ -211,10 +212,13 @@ class Ports:
             quotas.check_items(session, self.env, ctx.project_id, items, "port")
             rows = []
             for attrs in items:
-                rows.append(self._create_one(session, ctx, attrs))
-                # NOTE: flushed one by one (sessions do not autoflush): the next port of a bulk
-                # request must see this one's addresses and MAC when it picks its own.
+                row = self._create_one(session, ctx, attrs)
+                # NOTE: inserted one by one: the next port of a bulk request must see this one's
+                # addresses and MAC when it picks its own. What the ORM holds (a default security
+                # group made just now, tags) goes first: the port's rows refer to it.
                 session.flush()
+                insert_new(session, row)
+                rows.append(row)
             result = [render.port(row, sorted(dict.fromkeys(attrs.get("tags", []))), self.env.port_security)
                       for row, attrs in zip(rows, items)]
             for body in result:
@@ -225,14 +229,19 @@ class Ports:
 
     def create_row(self, session: Session, ctx: Context, attrs: dict) -> m.Port:
         """One port in the caller's transaction, without quota check nor change log entry: for
-        the ports routers and floating IPs own (``l3ports``), which log it themselves."""
-        return self._create_one(session, ctx, attrs)
+        the ports routers and floating IPs own (``l3ports``), which log it themselves. Added to the
+        session (they may change it again before the commit)."""
+        row = self._create_one(session, ctx, attrs)
+        session.add(row)
+        return row
 
     def readdress(self, session: Session, ctx: Context, row: m.Port, fixed_ips: list[dict]) -> None:
         """Give ``row`` exactly ``fixed_ips``, keeping the addresses it holds (``l3ports``)."""
         self._reallocate(session, ctx, row, fixed_ips)
 
     def _create_one(self, session: Session, ctx: Context, attrs: dict) -> m.Port:
+        """A new port with its addresses, groups, pairs and options, not in the session: the
+        caller inserts it (``insert_new``) or adds it."""
         network = load_visible_network(session, ctx, attrs["network_id"])
         if not (ctx.is_admin or network.project_id == ctx.project_id):
             # NOTE: used through an RBAC entry: the network's row is held FOR SHARE before the entry
@@ -258,7 +267,6 @@ class Ports:
         # NOTE: collections set before the row is flushed, so they never lazy-load afterwards.
         row.fixed_ips, row.security_group_bindings = [], []
         row.allowed_address_pairs, row.extra_dhcp_opts = [], []
-        session.add(row)
         requested = attrs.get("fixed_ips")
         self._allocate(session, row, network, requested)
         self._security(session, ctx, row, attrs.get("security_groups"), creating=True)
