@@ -18,6 +18,16 @@ A constant number of queries (13; 14 when a rule names an address group), whatev
 ports: related rows are selected by joining on the host's ports or by the ids of a few networks
 and groups, never one query per row.
 
+``refresh(session, view, keys)``: ``view`` with only the parts that ``keys`` (the keys of its scope
+that changes since it was computed touched, ``model.scope``) cover read again, when those are
+group members (``("members", G)``: G's ``group_members`` entry) and address groups' addresses
+(``("ag", A)``: A's ``address_groups`` entry) only; else None (compute it whole). The scope rules
+make the rest of the view the same: its ports, networks and groups change only with a change
+touching ``("host", H)``, ``("net", N)``, ``("sg", G)``; its remote ports with ``("l2", N)`` or
+``("agents",)``; and which groups and address groups it lists, with its groups' rules. A change of
+a group's membership on another host (a port joining or leaving it) is such a change: it costs
+two queries for that group instead of the whole view (~190 ms with 1,000 ports on the host).
+
 Consistency: ``seq`` (``feed.last_seq``) is read first, in the same read transaction. Every
 change up to ``seq`` has committed (sequences commit in order, see ``feed``), so the view
 reflects at least ``seq``: under READ COMMITTED it may also reflect later changes, which only
@@ -31,6 +41,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -39,6 +50,7 @@ from sqlalchemy.orm import Session
 
 from baryon.db import models as m
 from baryon.model import host as hm
+from baryon.model import scope
 from baryon.service import agents, feed, ml2
 from baryon.service.base import Env
 from baryon.service.context import Context
@@ -102,6 +114,30 @@ def compute(session: Session, host: str) -> hm.HostView:
         security_groups=security_groups, group_members=_members(session, remote_groups),
         address_groups=_address_groups(session, address_groups),
     ).with_etag()
+
+
+# The keys ``refresh`` reads the parts of again; any other touched key needs the whole view.
+REFRESHED = frozenset({"members", "ag"})
+
+
+def refresh(session: Session, view: hm.HostView, keys: frozenset[scope.Key]) -> hm.HostView | None:
+    """``view`` with the members of the groups and the addresses of the address groups that
+    ``keys`` name read again; None when ``keys`` hold any other kind of key (see the module doc).
+    The caller sets ``seq``: a sequence read before this call (``service.viewcache``)."""
+    if any(key[0] not in REFRESHED for key in keys):
+        return None
+    stale = {key[1] for key in keys if key[0] == "members"}
+    members = view.group_members
+    if any(g.security_group_id in stale for g in members):
+        fresh = {g.security_group_id: g for g in _members(session, sorted(
+            g.security_group_id for g in members if g.security_group_id in stale))}
+        members = tuple(fresh.get(g.security_group_id, g) for g in members)
+    stale = {key[1] for key in keys if key[0] == "ag"}
+    address_groups = view.address_groups
+    if any(a.id in stale for a in address_groups):
+        fresh_ag = {a.id: a for a in _address_groups(session, sorted(a.id for a in address_groups if a.id in stale))}
+        address_groups = tuple(fresh_ag.get(a.id, a) for a in address_groups)
+    return replace(view, group_members=members, address_groups=address_groups).with_etag()
 
 
 def _networks(session: Session, segment_ids: set[str]) -> dict[str, hm.Network]:
@@ -203,6 +239,8 @@ def check(ctx: Context, action: str) -> None:
 VIEW_KINDS = {agents.AGENT_TYPE_OVS: "ovs", agents.AGENT_TYPE_DHCP: "dhcp", agents.AGENT_TYPE_L3: "l3"}
 
 ViewCompute = Callable[[Session, str], Any]  # (session, host) -> a view with seq, etag and to_json()
+# (session, kept view, the keys of its scope touched since) -> the view refreshed, or None: compute it
+ViewRefresh = Callable[[Session, Any, frozenset[scope.Key]], Any]
 
 
 class HostViews:
@@ -210,12 +248,16 @@ class HostViews:
 
     ``kinds``: the views agents watch, by name: ``ovs`` (``compute`` here: the Open vSwitch
     agent's ``HostView``) and whatever ``Services`` adds (``dhcp``: ``dhcpview.compute``; ``l3``:
-    ``l3view.compute``)."""
+    ``l3view.compute``). ``refreshes``: for the kinds that have one, how a kept view is brought up
+    to date when only some of its parts changed (``ovs``: ``refresh`` here)."""
 
-    def __init__(self, env: Env, kinds: dict[str, ViewCompute] | None = None):
+    def __init__(self, env: Env, kinds: dict[str, ViewCompute] | None = None,
+                 refreshes: dict[str, ViewRefresh] | None = None):
         self.env = env
         self.kinds: dict[str, ViewCompute] = kinds if kinds is not None else {"ovs": compute}
-        self.cache = ViewCache(self.compute, ChangeDigest(env.db.read))
+        self.refreshes: dict[str, ViewRefresh] = refreshes if refreshes is not None else (
+            {"ovs": refresh} if kinds is None else {})
+        self.cache = ViewCache(self.compute, ChangeDigest(env.db.read), refresh=self.refresh)
 
     @staticmethod
     def check(ctx: Context, action: str = "get_host_view") -> None:
@@ -229,6 +271,14 @@ class HostViews:
     def compute(self, kind: str, host: str) -> Any:
         with self.env.db.read() as session:
             return self.kinds[kind](session, host)
+
+    def refresh(self, kind: str, host: str, view: Any, keys: frozenset[scope.Key]) -> Any:  # noqa: ANN401
+        """``view`` with what ``keys`` cover read again, or None (``ViewCache``'s refresh)."""
+        how = self.refreshes.get(kind)
+        if how is None:
+            return None
+        with self.env.db.read() as session:
+            return how(session, view, keys)
 
     def watched(self, ctx: Context, host: str, kind: str, latest: int) -> Any:
         """The view as of sequence ``latest`` at least, from this process's cache while no change

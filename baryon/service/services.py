@@ -74,7 +74,8 @@ class Services:
         agents = Agents(env, hooks=HookChain(dhcp, l3))
         schedulers = AgentSchedulers(env, agents, dhcp, l3, nets.render, rtrs.render)
         views = HostViews(env, {"ovs": hostview.compute, "dhcp": functools.partial(
-            dhcpview.compute, options=dhcpview.Options.from_settings(settings)), "l3": l3view.compute})
+            dhcpview.compute, options=dhcpview.Options.from_settings(settings)), "l3": l3view.compute},
+                           refreshes={"ovs": hostview.refresh})
         agents.realised = views.realised
         return cls(env=env, networks=nets, subnets=subs, ports=prts, tags=Tags(env, targets),
                    agents=agents, agentschedulers=schedulers, dhcp_scheduler=dhcp, l3_scheduler=l3,
