@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 LOG = logging.getLogger(__name__)
 
@@ -109,7 +110,9 @@ class ServerClient:
             except (ValueError, KeyError, TypeError):
                 message = response.text.strip()[:300]
             raise ServerError(f"{method} {self.url}{path}: {response.status_code} {message}")
-        return response.json() if response.content else None
+        # NOTE: orjson: a view of 1,000 ports is ~400 KiB, which the standard library's decoder
+        # took a third of the watcher's time to read, on the way from the server to the loop.
+        return orjson.loads(response.content) if response.content else None
 
     def report_state(self, state: dict) -> dict:
         """Register or heartbeat (``POST /agent/v1/report``, the agent API's twin of the admin's
