@@ -16,6 +16,13 @@ millisecond (a barrier round trip makes it current, the agent's own last transac
 and rebuilds only the ports an update touched. Without a monitor (connecting, reconnecting)
 both read the tables as before.
 
+NOTE: the plan is a pure function of the view's ports, networks and remote ports, the settings, the
+switch observed and the flows installed; a run whose inputs equal the last run's reuses its result
+(``LastPlan``) instead of planning again: a change of security group rules or members, which
+reaches the firewall only, skips what was two thirds of such a run's CPU with 1,000 ports on the
+node (every port's flows rendered). The inputs are compared by value (the view's sections are the
+previous view's objects when they came unchanged, ``HostView.from_json``: then at once).
+
 Each run that changed something logs one line: "seq N: K OVSDB op(s), flows ...; T ms (observe
 and plan A, firewall B, switch C)", where "switch" is the OVSDB transaction, the wait for
 ovs-vswitchd to apply it (``cur_cfg``: ACTIVE means wired) and the flow bundles.
@@ -32,11 +39,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from baryon.agent import firewall, metrics
 from baryon.agent.drivers.openflow import OpenFlow
 from baryon.agent.drivers.ovsdb import Ovsdb
-from baryon.agent.plan.ovs import plan
+from baryon.agent.plan.ovs import Plan, plan
 from baryon.agent.runtime import Outcome
 from baryon.config.agent import AgentSettings
 from baryon.model.host import HostView
@@ -56,6 +64,18 @@ def switch_settings(settings: AgentSettings) -> OvsAgentSettings:
         tunnel_types=settings.agent.tunnel_types, datapath_type=settings.ovs.datapath_type,
         l2_population=settings.agent.l2_population, arp_responder=settings.agent.arp_responder,
         vxlan_udp_port=settings.agent.vxlan_udp_port)
+
+
+@dataclass(frozen=True)
+class LastPlan:
+    """The last run's plan and what it was made from (the inputs ``plan`` reads, nothing else)."""
+
+    inputs: tuple
+    result: Plan
+
+    @staticmethod
+    def inputs_of(view: HostView, observed: ObservedSwitch, applied: dict[str, tuple[str, ...]]) -> tuple:
+        return (view.ports, view.networks, view.remote_ports, observed, dict(applied))
 
 
 class OvsAgent:
@@ -78,9 +98,12 @@ class OvsAgent:
         self._stopping = threading.Event()
         self._canary: threading.Thread | None = None
         self.wire_clock = metrics.WireClock()
+        self.last_plan: LastPlan | None = None
+        self.previous_data: tuple[dict, HostView] | None = None  # the last view received, raw and parsed
 
     def parse_view(self, data: dict) -> HostView:
-        view = HostView.from_json(data)
+        view = HostView.from_json(data, self.previous_data)
+        self.previous_data = (data, view)
         # NOTE: the watcher parses each new view as it arrives: the moment a port first appears.
         self.wire_clock.saw((port.id for port in view.ports), time.monotonic())
         return view
@@ -158,7 +181,12 @@ class OvsAgent:
     def reconcile(self, view: HostView) -> Outcome:
         started = time.monotonic()
         observed = self.observe()
-        result = plan(view, self.switch, observed, self.applied)
+        inputs = LastPlan.inputs_of(view, observed, self.applied)
+        if self.last_plan is not None and self.last_plan.inputs == inputs:
+            result = self.last_plan.result
+        else:
+            result = plan(view, self.switch, observed, self.applied)
+            self.last_plan = LastPlan(inputs, result)
         # Filters first: a port is never forwarding (tagged) before its security groups hold.
         filtering = time.monotonic()
         self.firewall.sync(view, result.local_vlans)
