@@ -622,6 +622,27 @@ def test_any_previous_rendering_gives_the_ruleset_rendered_from_nothing() -> Non
     assert render_from(view(), ZONES, None) == render_from(view(), ZONES, Rendering(render(host(), ZONES)))
 
 
+@pytest.mark.parametrize(("after", "zones", "whole"), [
+    (host(members={DEFAULT: (IP1,), WEB: ()}), ZONES, True),  # members left: the sets only
+    (host(members={DEFAULT: (IP1, IP2, IP1_V6, "10.0.0.77", "2001:db8::77"), WEB: ("10.0.0.13",)}), ZONES, True),
+    (host(members={}), ZONES, True),  # no member listed at all
+    (replace(host(), address_groups=(AddressGroup(DEFAULT, ("192.0.2.0/24",)),)), ZONES, True),  # more addresses
+    (host(ports={VM1: vm(ips=(IP1,))}), ZONES, False),  # a port's address: the ports' rules again
+    (host(groups=(DEFAULT_GROUP, replace(WEB_GROUP, rules=WEB_GROUP.rules[:1]))), ZONES, False),  # a rule
+    (host(), {NET: ZONE + 1}, False),  # a zone
+    (host(ports={VM2: None}), ZONES, False),  # a port gone
+])
+def test_a_change_of_members_only_reuses_the_chains_whole(after: HostView, zones: dict[str, int], whole: bool) -> None:
+    """Ports, groups and zones as before: the chains and hooks are the previous rendering's (the
+    same objects), the sets made again; the result is the rendering made from nothing."""
+    before = render_from(host(), ZONES, None)
+    again = render_from(after, zones, before)
+    assert again == render_from(after, zones, None)
+    assert again.ruleset == render(after, zones)
+    assert (again.ruleset.chains is before.ruleset.chains) == whole
+    assert (again.ruleset.hooks is before.ruleset.hooks) == whole
+
+
 def test_reused_rules_and_sets_are_the_same_objects() -> None:
     """What makes comparing with the last applied ruleset, and diffing it, cheap."""
     before = render_from(host(), ZONES, None)
@@ -859,3 +880,38 @@ def test_an_address_removed_from_a_group_deletes_the_entries_it_allowed() -> Non
         ct("ipv4", "tcp", None, IP1),)  # a network: from anywhere (conntrack cannot match a network), as Neutron
     assert conntrack_deletes(before, ag_view(("192.0.2.7/32", "198.51.100.0/24", "203.0.113.1/32"), *rules),
                              ZONES) == ()
+
+
+def test_members_that_only_joined_delete_nothing_and_the_shortcut_agrees_with_the_whole_computation() -> None:
+    """``conntrack_deletes`` answers () without a pass over the ports when members only joined
+    (same ports and groups, every address still there); the whole computation says the same
+    then, and whatever the change, it is what ``conntrack_deletes`` answers."""
+    from baryon.agent.plan import firewall_conntrack as fc
+
+    pools = {DEFAULT: (IP1, IP2, IP1_V6, "10.0.0.30", "2001:db8::30"),
+             WEB: (IP1, "10.0.0.20", "10.0.0.21", "10.0.0.22", *(f"10.5.0.{i}" for i in range(1, 40)))}
+    rng = random.Random(7)
+    shortcuts = left = 0
+    for _ in range(300):
+        before_members = {g: tuple(a for a in pool if rng.random() < 0.5) for g, pool in pools.items()}
+        keep = 1.0 if rng.random() < 0.5 else 0.8  # half of the changes only add members
+        after_members = {g: tuple(a for a in pool if rng.random() < 0.3 or (a in before_members[g]
+                                                                              and rng.random() < keep))
+                         for g, pool in pools.items()}
+        before = web_view(*WEB_RULES, groups=(WEB, DEFAULT), members=before_members)
+        after = web_view(*WEB_RULES, groups=(WEB, DEFAULT), members=after_members)
+        if rng.random() < 0.2:  # an address group named by nobody's rule, and one named as WEB is
+            after = replace(after, address_groups=(AddressGroup(WEB, ("10.7.0.0/24",)),))
+        whole = fc._deletes(before, after, ZONES)  # noqa: SLF001 - the computation the shortcut skips
+        grew = all(set(a) <= set(after_members[g]) for g, a in before_members.items())
+        assert fc._only_grew(before, after) == grew  # noqa: SLF001
+        assert conntrack_deletes(before, after, ZONES) == whole
+        if grew:
+            shortcuts += 1
+            assert whole == ()
+        else:
+            left += bool(whole)  # a member left: mostly something to delete (unless still allowed)
+    assert 100 < shortcuts < 250 and left > 50
+    # the ports or groups differ: never the shortcut
+    assert not fc._only_grew(BEFORE, without("w1"))  # noqa: SLF001
+    assert not fc._only_grew(BEFORE, replace(BEFORE, ports=BEFORE.ports[:1]))  # noqa: SLF001

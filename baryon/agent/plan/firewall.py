@@ -72,7 +72,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from baryon.agent.plan.firewall_conntrack import MAX_REMOTES, conntrack_deletes
 from baryon.agent.plan.firewall_rules import (EGRESS, INGRESS, IPV4, IPV6, Matches, addresses, group_key, is_filtered,
@@ -191,9 +191,11 @@ def _index(view: HostView, zones: Mapping[str, int], known: Mapping[tuple[str, .
                     matches = known[key]
                 by_groups[key] = matches
             filtered.append(_PortPlan(port, zone, port_stateful(port, groups), matches))
-    members = remote_members(view)
-    return _Host(tuple(filtered), tuple(trusted), tuple(unfiltered),
-                 {gid: tuple(sorted(addresses)) for gid, addresses in sorted(members.items())}, by_groups)
+    return _Host(tuple(filtered), tuple(trusted), tuple(unfiltered), _remote_addresses(view), by_groups)
+
+
+def _remote_addresses(view: HostView) -> dict[str, tuple[str, ...]]:
+    return {gid: tuple(sorted(addresses)) for gid, addresses in sorted(remote_members(view).items())}
 
 
 # ---------------------------------------------------------------- the ruleset
@@ -219,12 +221,14 @@ class PortRules:
 class Rendering:
     """A ruleset and what it was assembled from, for ``render_from`` to reuse: each port's rules
     under the inputs they were rendered from (kind, port, zone, statefulness, matches), each
-    list of groups' matches, each set's members under the addresses they were made from."""
+    list of groups' matches, each set's members under the addresses they were made from; and
+    what its chains and hooks were made from (``source``: the view's ports and groups, the zones)."""
 
     ruleset: Ruleset
     ports: Mapping[str, tuple[tuple, PortRules]] = field(default_factory=dict)  # port id -> (inputs, rules)
     matches: Mapping[tuple[str, ...], Matches] = field(default_factory=dict)
     members: Members = field(default_factory=dict)
+    source: tuple = ()
 
 
 _NOTHING = Rendering(Ruleset())
@@ -244,8 +248,15 @@ def render_from(view: HostView, zones: Mapping[str, int], previous: Rendering | 
     NOTE: the agent renders on every run, and a change concerns a few ports of the hundreds a node
     may have: re-rendering all of them was most of a change's cost at 1,000 ports (ipaddress
     parsing, string formatting). Reused rules are the same tuples, so that comparing the ruleset
-    with the one last applied, and the driver's diff, find them equal by identity."""
+    with the one last applied, and the driver's diff, find them equal by identity. When the
+    view's ports and groups and the zones equal those ``previous`` was made from, its chains and
+    hooks are taken whole and only the sets are made again: a change of members or of address
+    groups, which needs a set swap only, costs no pass over the ports."""
     known = previous or _NOTHING
+    source = (view.ports, view.security_groups, tuple(sorted(zones.items())))
+    if previous is not None and previous.source == source:
+        sets, members = _sets(previous.matches, _remote_addresses(view), previous.members)
+        return replace(previous, ruleset=replace(previous.ruleset, sets=sets), members=members)
     host = _index(view, zones, known.matches)
     ports: dict[str, tuple[tuple, PortRules]] = {}
 
@@ -284,8 +295,8 @@ def render_from(view: HostView, zones: Mapping[str, int], previous: Rendering | 
         chains[(family, RAW)] = dict(sorted(raw.items()))
         for table in (FILTER, RAW):
             hooks[(family, table)] = tuple((builtin, f"-j {wrapped(builtin)}") for builtin in WRAPPED[table])
-    sets, members = _sets(host, known.members)
-    return Rendering(Ruleset(chains=chains, hooks=hooks, sets=sets), ports, host.matches, members)
+    sets, members = _sets(host.matches, host.members, known.members)
+    return Rendering(Ruleset(chains=chains, hooks=hooks, sets=sets), ports, host.matches, members, source)
 
 
 def _filtered_rules(plan: _PortPlan) -> PortRules:
@@ -437,15 +448,17 @@ def _unique(items: Iterable) -> list:
     return list(dict.fromkeys(items))
 
 
-def _sets(host: _Host, known: Members) -> tuple[dict[str, tuple[str, tuple[str, ...]]], Members]:
-    """The sets the filtered ports' rules name, and (group, family) -> (addresses, members), the
-    members taken from ``known`` when made from the same addresses."""
-    named = {(match.remote_group, family) for matches in host.matches.values() for (family, _), found in matches.items()
+def _sets(by_groups: Mapping[tuple[str, ...], Matches], addresses_of: Mapping[str, tuple[str, ...]],
+          known: Members) -> tuple[dict[str, tuple[str, tuple[str, ...]]], Members]:
+    """The sets the filtered ports' rules name (``by_groups``: their lists of groups' matches),
+    and (group, family) -> (addresses, members), the members taken from ``known`` when made from
+    the same addresses."""
+    named = {(match.remote_group, family) for matches in by_groups.values() for (family, _), found in matches.items()
              for match in found if match.remote_group is not None}
     sets: dict[str, tuple[str, tuple[str, ...]]] = {}
     made: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for group, family in sorted(named):
-        addresses = host.members.get(group, ())
+        addresses = addresses_of.get(group, ())
         cached = known.get((group, family))
         members = cached[1] if cached is not None and cached[0] == addresses else set_members(addresses, family)
         made[(group, family)] = (addresses, members)
