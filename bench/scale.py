@@ -18,7 +18,10 @@ that speak the agent API and touch no host.
    keep-alive client, ``LIST_SAMPLES`` timed after a warm-up) with 100 networks and 100 ports,
    then again after growing to ``--networks`` networks (each with a /24 subnet), ``--ports``
    ports (spread evenly, bulk POSTs of ``BULK``) and ``--routers`` routers, each with an
-   interface on one of the networks. The ratio of the p50s is the issue's "flat" figure.
+   interface on one of the networks. The ratio of the p50s is the issue's "flat" figure. Each
+   list phase starts once the server and the database are quiet (``quiet``: each under
+   ``QUIET_PCT`` of a CPU, at most ``QUIET_TIMEOUT`` s), so that the database's background work
+   after the bulk POSTs does not land in one size's samples only.
 2. Agents: ``--agents`` Open vSwitch agents are registered (hosts ``sim-N``, vxlan, tunneling_ip
    10.99.x.y) and ``PORTS_PER_HOST`` ports bound to each (on ``AGENT_NETWORKS`` networks they
    share, so l2population puts their ports in each other's views). For 10 and for ``--agents``
@@ -94,6 +97,8 @@ HEARTBEAT_INTERVAL = 30.0  # report_interval's default
 STATUS_SEQ_INTERVAL = 1.0  # as baryon.agent.runtime: a realised sequence alone at most once a second
 IDLE_SECONDS = WATCH_WAIT + 5.0  # every long-poll ends once in it (and its agent heartbeats once)
 SETTLE_TIMEOUT = 20.0
+# Before each list phase: the server and the database each under this % of a CPU (at most this long).
+QUIET_PCT, QUIET_TIMEOUT = 5.0, 120.0
 QUIET = 1.2  # seconds without an answer or a report: a change has settled
 RESYNC_SAMPLES = 5
 PROFILE_CHANGES = 15
@@ -241,10 +246,27 @@ def list_latency(http: Http, collection: str) -> dict:
     return api.summary(timings[LIST_WARMUP:])
 
 
-def phase_lists(http: Http, args: argparse.Namespace, topo: Topology) -> dict:
+def quiet(stack: Stack, timeout: float = QUIET_TIMEOUT) -> float:
+    """Wait (at most ``timeout``) until the server and the database server each use under
+    ``QUIET_PCT`` of one CPU over a 2 s window: what the growth left them to do in the background
+    (InnoDB's purge and page flushing after 10,000 inserts) is then done, and the lists measure the
+    size of the database, not its digestion of the last bulk POSTs. Returns the seconds waited."""
+    started = time.monotonic()
+    groups = [stack.pids] + ([[stack.database_pid]] if stack.database_pid else [])
+    while time.monotonic() - started < timeout:
+        before = [api.tree_cpu_seconds(pids) for pids in groups]
+        time.sleep(2.0)
+        after = [api.tree_cpu_seconds(pids) for pids in groups]
+        if all(100 * (a - b) / 2.0 < QUIET_PCT for a, b in zip(after, before)):
+            break
+    return round(time.monotonic() - started, 1)
+
+
+def phase_lists(http: Http, stack: Stack, args: argparse.Namespace, topo: Topology) -> dict:
     add_networks(http, topo, START_NETWORKS)
     add_ports(http, topo, START_PORTS, topo.networks)
-    say(f"lists at {START_NETWORKS} networks, {START_PORTS} ports")
+    waited_small = quiet(stack)
+    say(f"lists at {START_NETWORKS} networks, {START_PORTS} ports (after {waited_small:g} s of settling)")
     small = {"ports": list_latency(http, "ports"), "networks": list_latency(http, "networks")}
     started = time.monotonic()
     say(f"growing to {args.networks} networks, {args.ports} ports, {args.routers} routers")
@@ -254,9 +276,11 @@ def phase_lists(http: Http, args: argparse.Namespace, topo: Topology) -> dict:
     t_ports = time.monotonic()
     add_routers(http, topo, args.routers)
     grown = time.monotonic()
-    say(f"lists at {len(topo.networks)} networks, {topo.ports} ports (grown in {grown - started:.0f} s)")
+    waited_large = quiet(stack)
+    say(f"lists at {len(topo.networks)} networks, {topo.ports} ports (grown in {grown - started:.0f} s; "
+        f"{waited_large:g} s of settling)")
     large = {"ports": list_latency(http, "ports"), "networks": list_latency(http, "networks")}
-    return {"small": small, "large": large,
+    return {"small": small, "large": large, "settled_s": {"small": waited_small, "large": waited_large},
             "growth_s": {"networks": round(t_networks - started, 1), "ports": round(t_ports - t_networks, 1),
                          "routers": round(grown - t_ports, 1)},
             "ports_per_s": round((args.ports - START_PORTS) / max(t_ports - t_networks, 1e-9), 1)}
@@ -558,7 +582,7 @@ def run(args: argparse.Namespace) -> dict:
         topo = Topology()
         started_at = time.monotonic()
         try:
-            record["lists"] = phase_lists(http, args, topo)
+            record["lists"] = phase_lists(http, stack, args, topo)
             say(f"registering {args.agents} agents, {PORTS_PER_HOST} ports bound to each")
             hosts = register_and_bind(http, topo, args.agents, PORTS_PER_HOST)
             names = list(hosts.ports)
