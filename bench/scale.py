@@ -59,7 +59,6 @@ import argparse
 import contextlib
 import itertools
 import json
-import os
 import shutil
 import signal
 import statistics
