@@ -212,6 +212,21 @@ def tree_cpu_seconds(pids: Iterable[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def wait_idle(groups: Callable[[], list[list[int]]], idle_pct: float, timeout: float, window: float = 2.0) -> float:
+    """Wait (at most ``timeout`` s) until each group of processes (``groups()``: lists of PIDs, each
+    with its descendants) uses under ``idle_pct`` of one CPU over a ``window`` s: what a phase left
+    a server or a database to do in the background is then done. Returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        pids = groups()
+        before = [tree_cpu_seconds(group) for group in pids]
+        time.sleep(window)
+        after = [tree_cpu_seconds(group) for group in pids]
+        if all(100 * (a - b) / window < idle_pct for a, b in zip(after, before)):
+            break
+    return round(time.monotonic() - started, 1)
+
+
 def machine_cpu_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

@@ -543,15 +543,7 @@ def settle(side: Side, timeout: float = SETTLE_TIMEOUT) -> float:
     under ``IDLE_PCT`` of one CPU over a 2 s window: what a clean-up left them to do in the
     background (Neutron's notifiers, InnoDB's purge of the deleted rows) is then done. Returns the
     seconds waited."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        groups = [side.pids(), side.database_pids()]
-        before = [api.tree_cpu_seconds(pids) for pids in groups]
-        time.sleep(2.0)
-        after = [api.tree_cpu_seconds(pids) for pids in groups]
-        if all(100 * (a - b) / 2.0 < IDLE_PCT for a, b in zip(after, before)):
-            break
-    return round(time.monotonic() - started, 1)
+    return api.wait_idle(lambda: [side.pids(), side.database_pids()], IDLE_PCT, timeout)
 
 
 def throughput_only(side: Side, clients: int, args: argparse.Namespace) -> dict:

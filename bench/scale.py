@@ -250,15 +250,8 @@ def quiet(stack: Stack, timeout: float = QUIET_TIMEOUT) -> float:
     ``QUIET_PCT`` of one CPU over a 2 s window: what the growth left them to do in the background
     (InnoDB's purge and page flushing after 10,000 inserts) is then done, and the lists measure the
     size of the database, not its digestion of the last bulk POSTs. Returns the seconds waited."""
-    started = time.monotonic()
     groups = [stack.pids] + ([[stack.database_pid]] if stack.database_pid else [])
-    while time.monotonic() - started < timeout:
-        before = [api.tree_cpu_seconds(pids) for pids in groups]
-        time.sleep(2.0)
-        after = [api.tree_cpu_seconds(pids) for pids in groups]
-        if all(100 * (a - b) / 2.0 < QUIET_PCT for a, b in zip(after, before)):
-            break
-    return round(time.monotonic() - started, 1)
+    return api.wait_idle(lambda: groups, QUIET_PCT, timeout)
 
 
 def phase_lists(http: Http, stack: Stack, args: argparse.Namespace, topo: Topology) -> dict:
