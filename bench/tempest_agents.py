@@ -149,7 +149,7 @@ class AgentNodes:
             host.ensure_node_mountns(node.netns, self.paths.mnt_file(node.name))
             fabric.ensure_node_links(self.topology, node)
             # NOTE: the lab's own writer (node_files, then the modes dnsmasq needs to read them).
-            self.lab._write_configs(self.topology, node)  # noqa: SLF001
+            self.lab.write_configs(self.topology, node)
         for node in self.topology.nodes:
             if node.runs_ovs:
                 ovs = self.lab.ovs(node)

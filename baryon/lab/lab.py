@@ -105,7 +105,7 @@ class Lab:
             host.ensure_netns(node.netns)
             host.ensure_node_mountns(node.netns, self.paths.mnt_file(node.name))
             fabric.ensure_node_links(topology, node)
-            self._write_configs(topology, node)
+            self.write_configs(topology, node)
         step(f"nodes: {', '.join(n.name for n in topology.nodes)} (namespaces, links, addresses, configs)")
 
         ovs_nodes = [n for n in topology.nodes if n.runs_ovs]
@@ -128,7 +128,10 @@ class Lab:
         else:
             step("agents: not started (--no-agents)")
 
-    def _write_configs(self, topology: Topology, node: Node) -> None:
+    def write_configs(self, topology: Topology, node: Node) -> None:
+        """The node's configuration files (its agents' INI files, dnsmasq's directories) under the
+        lab's state directory: what ``up`` writes for each node, and what a caller that builds the
+        nodes itself (bench/tempest_agents.py) writes before starting their agents."""
         etc = self.paths.etc(node.name)
         files = configs.node_files(topology, node, str(self.paths.lib(node.name)), str(self.paths.root))
         if files:
