@@ -52,7 +52,8 @@ LISTING = query.Listing(
 
 
 def visible_clause(ctx: Context) -> ColumnElement[bool] | None:
-    """The groups ``ctx`` may see (None: all of them). The one place visibility is decided."""
+    """The groups ``ctx`` may see (None: all of them), as a clause for lists; ``load_visible``
+    decides the same for one row it has read (the owner, an admin, or an entry)."""
     if ctx.is_admin:
         return None
     return or_(m.AddressGroup.project_id == ctx.project_id,
