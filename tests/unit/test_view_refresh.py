@@ -52,7 +52,7 @@ CHANGES: list[tuple[str, Callable[[World], object], int]] = [
     ("a's port leaves g", join("pa", "g2"), 1),
     ("a's port joins g again", lambda w: (join("pa", "g2")(w), join("pa", "g", "g2")(w)), 1),
     ("b's port fixed IPs", lambda w: w.s.ports.update(ADMIN, w.pb["id"], {"fixed_ips": [
-        {"subnet_id": w.sub1["id"], "ip_address": "10.1.0.88"}]}), 1),
+        {"subnet_id": w.sub1["id"], "ip_address": "10.1.0.201"}]}), 1),
     ("a's port address pairs", update_port("pa", allowed_address_pairs=[{"ip_address": "192.0.2.9"}]), 1),
     ("port created on a in g", lambda w: w.port(w.n1, "a", w.g), 1),
     ("port created on b in g2", lambda w: w.port(w.n1, "b", w.g2), 0),

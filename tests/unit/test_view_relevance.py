@@ -115,7 +115,7 @@ def update_port(port: str, **attrs: object) -> Callable[[World], object]:
     ("port status report", lambda w: w.s.status_reports.report(
         ADMIN, "a", Report(AGENT_TYPE_OVS, w.seq(), {w.pa["id"]: "ACTIVE"})), L3),
     ("port fixed IPs", lambda w: w.s.ports.update(ADMIN, w.pa["id"], {"fixed_ips": [
-        {"subnet_id": w.sub1["id"], "ip_address": "10.1.0.77"}]}), OVS | {("dhcp", "net")} | L3),
+        {"subnet_id": w.sub1["id"], "ip_address": "10.1.0.200"}]}), OVS | {("dhcp", "net")} | L3),
     ("port groups", lambda w: w.s.ports.update(ADMIN, w.pa["id"], {"security_groups": [w.g2["id"]]}),
      {("ovs", "a"), ("ovs", "c")} | L3),
     ("port address pairs", lambda w: w.s.ports.update(ADMIN, w.pa["id"], {"allowed_address_pairs": [
