@@ -71,8 +71,14 @@ def unbind_agent(session: Session, agent: m.Agent) -> None:
 
 
 def _remove(session: Session, kind: str, key: str, found: list[tuple[object, str, str, str]]) -> int:
+    """Delete the bindings now (flushed), not at the end of the transaction: a binding has no ORM
+    relationship to its router, network or agent, so the unit of work would otherwise be free to
+    delete the parent first and the database's ON DELETE CASCADE would take the binding before
+    the ORM's own DELETE of it (SQLAlchemy's "expected to delete 1 row(s); 0 were matched")."""
     for binding, resource_id, agent_id, host in found:
         session.delete(binding)
         feed.record(session, kind, "delete", {key: resource_id, "agent_id": agent_id, "host": host},
                     resource_id=resource_id)
+    if found:
+        session.flush()
     return len(found)

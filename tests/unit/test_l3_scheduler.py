@@ -8,14 +8,16 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event, inspect, update
 
 from baryon.config import load
 from baryon.db import migrate, models as m
 from baryon.db.engine import Database
-from baryon.service.agents import AGENT_TYPE_L3, AGENT_TYPE_OVS
+from baryon.service.agents import AGENT_TYPE_DHCP, AGENT_TYPE_L3, AGENT_TYPE_OVS
 from baryon.service.context import Context
 from baryon.service.l3scheduler import Candidate, choose, eligible_mode
+from baryon.service.query import ListQuery
 from baryon.service.services import Services
 from tests.unit.conftest import ServicesFactory
 
@@ -150,3 +152,25 @@ def test_l3_view_statements_do_not_grow(make: ServicesFactory) -> None:
     view = services.hostviews.view(ADMIN, "a", "l3")
     assert sorted(len(r.interfaces) for r in view.routers) == [0, 1, 2]
     assert all(r.gateway is not None and r.enable_snat for r in view.routers if r.id != routers[2]["id"])
+
+
+@pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
+def test_deleting_bound_routers_networks_and_agents_leaves_the_orm_nothing_to_miss(make: ServicesFactory) -> None:
+    """A binding has no ORM relationship to its parent: deleted in the same flush as the parent,
+    the database's cascade could take it first and SQLAlchemy would warn of a missed DELETE."""
+    services = make()
+    register(services, "a")
+    services.agents.report_state(ADMIN, {"agent_type": AGENT_TYPE_DHCP, "host": "a", "start_flag": True})
+    rtr = router(services)
+    assert hosts(services, rtr) == ["a"]
+    services.routers.delete(ADMIN, rtr["id"])
+    [net] = services.networks.create(ADMIN, [{"name": "n"}])
+    services.subnets.create(ADMIN, [{"network_id": net["id"], "cidr": "10.9.0.0/24", "ip_version": 4}])
+    assert [a["host"] for a in services.agentschedulers.dhcp_agents_hosting_network(ADMIN, net["id"])] == ["a"]
+    services.networks.delete(ADMIN, net["id"])
+    [net] = services.networks.create(ADMIN, [{"name": "n2"}])
+    services.subnets.create(ADMIN, [{"network_id": net["id"], "cidr": "10.8.0.0/24", "ip_version": 4}])
+    rtr = router(services)
+    for agent in services.agents.list(ADMIN, ListQuery()):
+        services.agents.delete(ADMIN, agent["id"])
+    assert hosts(services, rtr) == []
