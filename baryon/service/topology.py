@@ -7,14 +7,16 @@ a reader resumes after them). Visibility is the API's, judged on the entry's bod
 it was after the change, before it for a delete):
 
 - admin: everything;
-- network: its project's, or ``shared``, or ``router:external``;
-- subnet: its project's, or on a network that is shared now;
+- network: its project's, or ``shared`` or ``router:external`` in the body, or granted to the
+  project now by an RBAC entry (either action, for the project or for all);
+- subnet: its project's, or on a network shared with the project now (``access_as_shared``, for
+  it or for all: external access alone shows a network, not its subnets, as the API);
 - port: its project's, or on a network of the project (now);
 - router, floating IP: its project's; agent: admins only.
 
-"Now" is the network as it is when the batch is read: a network deleted since then shows nobody
-else's subnet or port. Bodies are the admin's; the caller hides admin-only fields (the API layer
-presents them with the resource's schema, as a GET does).
+"Now" is the network and its RBAC entries as they are when the batch is read: a network deleted
+since then shows nobody else's subnet or port. Bodies are the admin's; the caller hides admin-only
+fields (the API layer presents them with the resource's schema, as a GET does).
 
 ``debug_port(ctx, port_id)`` runs ``baryon debug --state-dir <lab> port <id>`` when the server is
 configured with the lab it runs in (``[baryon] lab_state_dir``): the server cannot reach nodes in
@@ -35,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from baryon.db import models as m
-from baryon.service import errors, feed, ports
+from baryon.service import errors, feed, ports, rbac
 from baryon.service.base import Env
 from baryon.service.context import Context
 
@@ -58,25 +60,38 @@ class DebugOutput:
     output: str
 
 
-def _network_facts(session: Session, network_ids: set[str]) -> dict[str, tuple[str, bool]]:
-    """network id -> (project_id, shared), for the networks that still exist."""
-    if not network_ids:
-        return {}
-    rows = session.execute(select(m.Network.id, m.Network.project_id, m.Network.shared)
-                           .where(m.Network.id.in_(sorted(network_ids))))
-    return {r.id: (r.project_id, bool(r.shared)) for r in rows}
+@dataclass(frozen=True)
+class NetworkFacts:
+    """What the caller's visibility needs of the networks a batch names, read once per batch."""
+    owners: dict[str, str]  # network id -> project id, for the networks that still exist
+    granted: frozenset[str]  # granted to the caller by an RBAC entry of either action
+    shared: frozenset[str]  # granted by an ``access_as_shared`` entry
+
+    @staticmethod
+    def read(session: Session, ctx: Context, network_ids: set[str]) -> NetworkFacts:
+        if not network_ids:
+            return NetworkFacts({}, frozenset(), frozenset())
+        wanted = sorted(network_ids)
+        owners = {r.id: r.project_id for r in session.execute(
+            select(m.Network.id, m.Network.project_id).where(m.Network.id.in_(wanted)))}
+        entries = session.execute(select(m.RbacPolicy.object_id, m.RbacPolicy.action).where(
+            m.RbacPolicy.object_type == "network", m.RbacPolicy.object_id.in_(wanted),
+            m.RbacPolicy.target_project.in_((rbac.WILDCARD, ctx.project_id)))).all()
+        return NetworkFacts(owners, frozenset(e.object_id for e in entries),
+                            frozenset(e.object_id for e in entries if e.action == rbac.SHARED))
 
 
-def visible(ctx: Context, resource: str, body: dict, networks: dict[str, tuple[str, bool]]) -> bool:
+def visible(ctx: Context, resource: str, body: dict, networks: NetworkFacts) -> bool:
     if ctx.is_admin:
         return True
     own = body.get("project_id") == ctx.project_id
     if resource == "network":
-        return own or bool(body.get("shared")) or bool(body.get("router:external"))
+        return (own or bool(body.get("shared")) or bool(body.get("router:external"))
+                or body.get("id") in networks.granted)
     if resource == "subnet":
-        return own or networks.get(body.get("network_id", ""), ("", False))[1]
+        return own or body.get("network_id") in networks.shared
     if resource == "port":
-        return own or networks.get(body.get("network_id", ""), ("", False))[0] == ctx.project_id
+        return own or networks.owners.get(body.get("network_id", "")) == ctx.project_id
     if resource in ("router", "floatingip"):
         return own
     return False  # agents, and anything else
@@ -94,9 +109,10 @@ class TopologyFeed:
         with self.env.db.read() as session:
             raw = feed.changes_since(session, since, limit)
             wanted = [e for e in raw if e["resource"] in RESOURCES and e["body"] is not None]
-            needs_network = {e["body"].get("network_id") for e in wanted
-                             if e["resource"] in ("subnet", "port") and e["body"].get("network_id")}
-            networks = {} if ctx.is_admin else _network_facts(session, needs_network)
+            needs_network = {e["body"].get("network_id") if e["resource"] != "network" else e["id"]
+                             for e in wanted if e["resource"] in ("network", "subnet", "port")} - {None, ""}
+            networks = (NetworkFacts({}, frozenset(), frozenset()) if ctx.is_admin
+                        else NetworkFacts.read(session, ctx, needs_network))
         entries = [{"seq": e["seq"], "resource": e["resource"], "action": e["action"], "id": e["id"],
                     "body": e["body"]} for e in wanted if visible(ctx, e["resource"], e["body"], networks)]
         return Batch(entries=entries, seq=raw[-1]["seq"] if raw else since)

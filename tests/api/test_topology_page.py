@@ -103,6 +103,19 @@ def test_a_project_sees_its_own_changes_and_shared_networks_never_another_projec
         my_port = post(member, "port", network_id=mine["id"], name="my-port")
         my_router = post(member, "router", name="my-router")
         their_router = post(stranger, "router", name="their-router")
+        # RBAC entries for this project alone, not for all: shared shows the subnets too; external
+        # access shows the network only; an entry for a third project shows nothing.
+        to_me = post(stranger, "network", name="shared-with-me")
+        to_me_subnet = post(stranger, "subnet", network_id=to_me["id"], cidr="10.79.0.0/24", ip_version=4)
+        ext_to_me = post(admin, "network", name="external-to-me")
+        ext_subnet = post(admin, "subnet", network_id=ext_to_me["id"], cidr="10.80.0.0/24", ip_version=4)
+        to_third = post(stranger, "network", name="shared-with-a-third")
+        for client, network, action, target in ((stranger, to_me, "access_as_shared", project),
+                                                (admin, ext_to_me, "access_as_external", project),
+                                                (stranger, to_third, "access_as_shared", uuid.uuid4().hex)):
+            response = client.post("/rbac-policies", json={"rbac_policy": {
+                "object_type": "network", "object_id": network["id"], "action": action, "target_tenant": target}})
+            assert response.status_code == 201, response.text
     until = seq_now(baryon.endpoint)
 
     seen = read_events(baryon.endpoint, until, params={"since": since}, hdrs=headers(project))
@@ -110,10 +123,10 @@ def test_a_project_sees_its_own_changes_and_shared_networks_never_another_projec
     assert [i for _, i, _ in seen] == sorted(i for _, i, _ in seen)
     got = changes(seen)
     ids = {shared["id"], shared_subnet["id"], external["id"], mine["id"], my_subnet["id"], my_port["id"],
-           my_router["id"]}
+           my_router["id"], to_me["id"], to_me_subnet["id"], ext_to_me["id"]}
     assert ids <= set(got), ids - set(got)
-    assert not {theirs["id"], their_port["id"], their_router["id"]} & set(got)
-    assert {c["body"]["project_id"] for c in got.values()} == {project, NOAUTH_PROJECT_ID}
+    assert not {theirs["id"], their_port["id"], their_router["id"], ext_subnet["id"], to_third["id"]} & set(got)
+    assert {c["body"]["project_id"] for c in got.values()} == {project, NOAUTH_PROJECT_ID, other}
     port_event = got[my_port["id"]]
     assert (port_event["resource"], port_event["action"]) == ("port", "create")
     assert port_event["body"]["name"] == "my-port" and "binding:host_id" not in port_event["body"]
