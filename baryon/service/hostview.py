@@ -249,14 +249,14 @@ class HostViews:
     ``kinds``: the views agents watch, by name: ``ovs`` (``compute`` here: the Open vSwitch
     agent's ``HostView``) and whatever ``Services`` adds (``dhcp``: ``dhcpview.compute``; ``l3``:
     ``l3view.compute``). ``refreshes``: for the kinds that have one, how a kept view is brought up
-    to date when only some of its parts changed (``ovs``: ``refresh`` here)."""
+    to date when only some of its parts changed (``Services`` gives ``ovs`` ``refresh`` here; a kind
+    without one is computed whole on every change that concerns it)."""
 
     def __init__(self, env: Env, kinds: dict[str, ViewCompute] | None = None,
                  refreshes: dict[str, ViewRefresh] | None = None):
         self.env = env
         self.kinds: dict[str, ViewCompute] = kinds if kinds is not None else {"ovs": compute}
-        self.refreshes: dict[str, ViewRefresh] = refreshes if refreshes is not None else (
-            {"ovs": refresh} if kinds is None else {})
+        self.refreshes: dict[str, ViewRefresh] = refreshes or {}
         self.cache = ViewCache(self.compute, ChangeDigest(env.db.read), refresh=self.refresh)
 
     @staticmethod

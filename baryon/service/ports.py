@@ -57,7 +57,7 @@ class AddressSource:
     service_types: tuple[str, ...]
 
     @classmethod
-    def of(cls, row: m.Subnet) -> "AddressSource":
+    def of(cls, row: m.Subnet) -> AddressSource:
         """The source of a subnet already loaded (with its pools and service types)."""
         return cls(row.id, row.ip_version, row.cidr, row.gateway_ip, row.enable_dhcp, row.ipv6_ra_mode,
                    row.ipv6_address_mode, tuple(pools_of(row)),
